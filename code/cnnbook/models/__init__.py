@@ -1,0 +1,87 @@
+"""The model zoo: every network of the course, created by name.
+
+    >>> from cnnbook import models
+    >>> net = models.create("lenet5")            # the paper's 10 classes
+    >>> net = models.create("resnet20", num_classes=100)
+    >>> models.names()[:3]
+
+Each family lives in its own file (``lenet.py``, ``resnet.py``, ...) and
+registers its builders with :func:`register`. A registered builder is a plain
+function ``builder(num_classes=..., **kwargs) -> nn.Module``; the registry also
+records the input size the paper used, so that summaries, the ``cnnbook list``
+table and the tests can feed each model what it expects.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Callable
+
+from torch import nn
+
+__all__ = ["ModelSpec", "register", "create", "names", "spec"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the registry knows about one model name."""
+
+    name: str
+    builder: Callable[..., nn.Module]
+    input_size: tuple[int, int, int]  # (channels, height, width) of the paper
+    num_classes: int  # the paper's number of classes
+    family: str  # the file it lives in, e.g. "resnet"
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register(
+    name: str | None = None, *, input_size: tuple[int, int, int] = (3, 224, 224), num_classes: int = 1000
+) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Decorator that adds a builder to the zoo under ``name`` (default: the function's name)."""
+
+    def add(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        key = name or builder.__name__
+        if key in _REGISTRY:
+            raise ValueError(f"model name {key!r} is registered twice")
+        family = builder.__module__.rsplit(".", 1)[-1]
+        _REGISTRY[key] = ModelSpec(key, builder, tuple(input_size), num_classes, family)
+        return builder
+
+    return add
+
+
+def spec(name: str) -> ModelSpec:
+    """The :class:`ModelSpec` of ``name``; an unknown name raises a ``ValueError`` with close matches."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(str(name), _REGISTRY, n=5, cutoff=0.5)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise ValueError(
+            f"unknown model name {name!r}.{hint} `cnnbook.models.names()` (or `cnnbook list`) lists all."
+        ) from None
+
+
+def create(name: str, num_classes: int | None = None, **kwargs) -> nn.Module:
+    """Build the model registered as ``name``.
+
+    ``num_classes=None`` keeps the paper's number of classes; other keyword
+    arguments go to the family's builder (for example ``aux_logits=False``).
+    """
+    entry = spec(name)
+    return entry.builder(num_classes=entry.num_classes if num_classes is None else num_classes, **kwargs)
+
+
+def names(family: str | None = None) -> list[str]:
+    """All registered names, sorted (only those of ``family`` when given)."""
+    return sorted(n for n, s in _REGISTRY.items() if family is None or s.family == family)
+
+
+# Importing a family registers its models. Keep this list in the book's order.
+from . import lenet  # noqa: E402,F401
+from . import alexnet, zfnet, nin, vgg  # noqa: E402,F401
+from . import googlenet, inception_v3, inception_v4  # noqa: E402,F401
+from . import resnet, preact_resnet, resnext, stochastic_depth, densenet  # noqa: E402,F401

@@ -1,0 +1,1 @@
+"""(to be written: the densenet family of the zoo)."""

@@ -1,0 +1,173 @@
+"""LeNet-5 and a modern variant of it.
+
+Paper: Y. LeCun, L. Bottou, Y. Bengio, P. Haffner, "Gradient-Based Learning
+Applied to Document Recognition", Proc. IEEE 86(11), 1998, Section II.B.
+
+``lenet5`` follows the paper layer by layer and has its 60,000 trainable
+parameters: C1 156, S2 12, C3 1,516, S4 32, C5 48,120, F6 10,164.
+
+- Input: 32x32 grey images (MNIST's 28x28 digits padded by 2 pixels).
+- C1, C3, C5: 5x5 convolutions. C3 sees only some of S2's maps, by the
+  paper's Table I (``C3_TABLE``), to break symmetry and save parameters.
+- S2, S4: "subsampling": the sum of each 2x2 block times one trainable
+  coefficient plus one trainable bias per map.
+- Squashing function after every layer up to F6: f(a) = 1.7159 tanh(2a/3).
+- Output: ten Euclidean radial basis function (RBF) units whose centres are
+  fixed (not trained) 7x12 bitmaps of the digits, drawn with +1/-1 pixels;
+  unit i outputs the squared distance between F6 and centre i.
+
+Where this code departs from the paper:
+- ``forward`` returns the negated RBF distances as logits, so that the usual
+  cross-entropy loss applies. The paper's MAP loss is the same cross-entropy
+  with one extra constant "rubbish" class, e^{-j}, in the denominator.
+- The paper squashes S2 and S4 with a sigmoid; we use the same scaled tanh as
+  everywhere else (Appendix A recommends it for every layer).
+- For a number of classes other than ten the RBF centres are random +1/-1
+  codes (seeded), since the paper's bitmaps exist for digits only.
+- Initialisation: PyTorch's default (uniform, scaled by fan-in), which is the
+  paper's Appendix C rule up to a constant.
+
+``lenet5_modern`` keeps the layer sizes but uses what later networks did
+instead: ReLU, max pooling, a full C3 and a linear output layer.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from . import register
+from .layers import expect_input
+
+# Table I of the paper: for each of C3's 16 maps, the S2 maps it reads.
+C3_TABLE: tuple[tuple[int, ...], ...] = (
+    (0, 1, 2), (1, 2, 3), (2, 3, 4), (3, 4, 5), (4, 5, 0), (5, 0, 1),
+    (0, 1, 2, 3), (1, 2, 3, 4), (2, 3, 4, 5), (3, 4, 5, 0), (4, 5, 0, 1), (5, 0, 1, 2),
+    (0, 1, 3, 4), (1, 2, 4, 5), (0, 2, 3, 5),
+    (0, 1, 2, 3, 4, 5),
+)  # fmt: skip
+
+# The RBF centres of the output layer: stylised 7x12 digits (the paper's Fig. 3).
+DIGIT_BITMAPS: tuple[str, ...] = (
+    " ##### |#     #|#     #|#     #|#     #|#     #|#     #|#     #|#     #|#     #| ##### |       ",
+    "   #   |  ##   | # #   |   #   |   #   |   #   |   #   |   #   |   #   |   #   | ##### |       ",
+    " ##### |#     #|      #|      #|     # |    #  |   #   |  #    | #     |#      |#######|       ",
+    " ##### |#     #|      #|      #|  #### |      #|      #|      #|      #|#     #| ##### |       ",
+    "     # |    ## |   # # |  #  # | #   # |#    # |#######|     # |     # |     # |     # |       ",
+    "#######|#      |#      |#      |###### |      #|      #|      #|      #|#     #| ##### |       ",
+    " ##### |#     #|#      |#      |###### |#     #|#     #|#     #|#     #|#     #| ##### |       ",
+    "#######|      #|     # |     # |    #  |    #  |   #   |   #   |  #    |  #    |  #    |       ",
+    " ##### |#     #|#     #|#     #| ##### |#     #|#     #|#     #|#     #|#     #| ##### |       ",
+    " ##### |#     #|#     #|#     #|#     #| ######|      #|      #|      #|#     #| ##### |       ",
+)
+
+
+def scaled_tanh(a: torch.Tensor) -> torch.Tensor:
+    """The paper's squashing function f(a) = A tanh(S a), A = 1.7159, S = 2/3 (Appendix A)."""
+    return 1.7159 * torch.tanh(a * (2.0 / 3.0))
+
+
+class ScaledTanh(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return scaled_tanh(x)
+
+
+class Subsampling(nn.Module):
+    """S2/S4: each map's 2x2 sums, times a trainable coefficient, plus a trainable bias (2 parameters a map)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        sums = nn.functional.avg_pool2d(x, 2) * 4
+        return sums * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+
+
+class PartialConv2d(nn.Module):
+    """A convolution in which output map j sees only the input maps ``table[j]``.
+
+    Maps with the same number of inputs are computed together as one grouped
+    convolution over the gathered input maps, so the layer holds exactly the
+    paper's weights (for C3: 60 kernels of 5x5 and 16 biases, 1,516 parameters).
+    """
+
+    def __init__(self, table: tuple[tuple[int, ...], ...], kernel_size: int) -> None:
+        super().__init__()
+        self.table = table
+        fan_ins = sorted({len(inputs) for inputs in table})
+        self.convs = nn.ModuleList()
+        order: list[int] = []
+        for fan_in in fan_ins:
+            maps = [j for j, inputs in enumerate(table) if len(inputs) == fan_in]
+            gather = torch.tensor([i for j in maps for i in table[j]])
+            self.register_buffer(f"gather{fan_in}", gather, persistent=False)
+            self.convs.append(nn.Conv2d(len(gather), len(maps), kernel_size, groups=len(maps)))
+            order += maps
+        # Position of each output map in the concatenation of the groups' outputs.
+        self.register_buffer("unscramble", torch.argsort(torch.tensor(order)), persistent=False)
+        self.fan_ins = fan_ins
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        parts = [conv(x[:, getattr(self, f"gather{k}")]) for k, conv in zip(self.fan_ins, self.convs)]
+        return torch.cat(parts, dim=1)[:, self.unscramble]
+
+
+class EuclideanRBF(nn.Module):
+    """Output layer: y_i = sum_j (x_j - w_ij)^2 against fixed centres w_i; returns -y as logits."""
+
+    def __init__(self, in_features: int, num_classes: int) -> None:
+        super().__init__()
+        if num_classes == 10 and in_features == 84:
+            rows = [bitmap.split("|") for bitmap in DIGIT_BITMAPS]
+            centres = torch.tensor([[1.0 if ch == "#" else -1.0 for row in r for ch in row] for r in rows])
+        else:
+            generator = torch.Generator().manual_seed(0)
+            centres = torch.randint(0, 2, (num_classes, in_features), generator=generator).float() * 2 - 1
+        self.register_buffer("centres", centres)  # a buffer: fixed by hand, not trained
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return -torch.cdist(x, self.centres).pow(2)
+
+
+class LeNet5(nn.Module):
+    """LeNet-5 (``modern=False``: the 1998 paper) or its modern variant (``modern=True``)."""
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 1, modern: bool = False) -> None:
+        super().__init__()
+        self.modern = modern
+        act: type[nn.Module] = nn.ReLU if modern else ScaledTanh
+
+        def pool(channels: int) -> nn.Module:
+            return nn.MaxPool2d(2) if modern else nn.Sequential(Subsampling(channels), ScaledTanh())
+
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, 6, 5), act(),  # C1: N x 6 x 28 x 28
+            pool(6),  # S2: N x 6 x 14 x 14
+            nn.Conv2d(6, 16, 5) if modern else PartialConv2d(C3_TABLE, 5), act(),  # C3: N x 16 x 10 x 10
+            pool(16),  # S4: N x 16 x 5 x 5
+            nn.Conv2d(16, 120, 5), act(),  # C5: N x 120 x 1 x 1
+        )  # fmt: skip
+        self.f6 = nn.Sequential(nn.Flatten(), nn.Linear(120, 84), act())  # N x 84
+        self.output = nn.Linear(84, num_classes) if modern else EuclideanRBF(84, num_classes)
+        self.in_channels = in_channels
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        expect_input(x, "lenet5_modern" if self.modern else "lenet5", self.in_channels, size=32)
+        return self.f6(self.features(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.output(self.forward_features(x))
+
+
+@register(input_size=(1, 32, 32), num_classes=10)
+def lenet5(num_classes: int = 10, **kwargs) -> LeNet5:
+    """LeNet-5 as in LeCun et al. 1998: 60,000 trainable parameters."""
+    return LeNet5(num_classes, modern=False, **kwargs)
+
+
+@register(input_size=(1, 32, 32), num_classes=10)
+def lenet5_modern(num_classes: int = 10, **kwargs) -> LeNet5:
+    """LeNet-5's layer sizes with ReLU, max pooling, a full C3 and a linear output."""
+    return LeNet5(num_classes, modern=True, **kwargs)

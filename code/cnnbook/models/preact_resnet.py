@@ -1,0 +1,1 @@
+"""(to be written: the preact_resnet family of the zoo)."""

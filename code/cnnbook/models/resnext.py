@@ -1,0 +1,1 @@
+"""(to be written: the resnext family of the zoo)."""

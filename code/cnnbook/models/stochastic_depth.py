@@ -1,0 +1,1 @@
+"""(to be written: the stochastic_depth family of the zoo)."""

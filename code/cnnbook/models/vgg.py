@@ -1,0 +1,1 @@
+"""(to be written: the vgg family of the zoo)."""

@@ -1,0 +1,1 @@
+"""(to be written: the zfnet family of the zoo)."""
