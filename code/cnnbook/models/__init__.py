@@ -15,12 +15,47 @@ table and the tests can feed each model what it expects.
 from __future__ import annotations
 
 import difflib
+import importlib
 from dataclasses import dataclass
 from typing import Callable
 
 from torch import nn
 
-__all__ = ["ModelSpec", "register", "create", "names", "spec"]
+__all__ = ["ModelSpec", "Reference", "register", "create", "names", "spec"]
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The parameter count a model is checked against, and where it comes from.
+
+    Either a published figure (``params``, rounded to ``rounded_to`` as printed,
+    e.g. 270_000 rounded to 10_000 for "0.27M"), or a reference implementation
+    counted live (``builder="torchvision.models.resnet50"`` or
+    ``builder="timm:inception_v4"``), so that no count is typed by hand twice.
+    ``difference`` is ours minus the reference where a real difference exists,
+    and ``why`` explains it.
+    """
+
+    where: str
+    params: int | None = None
+    builder: str | None = None
+    rounded_to: int = 1
+    difference: int = 0
+    why: str = ""
+
+    def count(self) -> int:
+        """The reference's number of trainable parameters."""
+        if self.params is not None:
+            return self.params
+        if self.builder is None:
+            raise ValueError(f"Reference({self.where!r}) names neither params nor a builder")
+        if self.builder.startswith("timm:"):
+            timm = importlib.import_module("timm")
+            model = timm.create_model(self.builder[len("timm:") :], pretrained=False)
+        else:
+            module, _, function = self.builder.rpartition(".")
+            model = getattr(importlib.import_module(module), function)()
+        return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 @dataclass(frozen=True)
@@ -32,13 +67,18 @@ class ModelSpec:
     input_size: tuple[int, int, int]  # (channels, height, width) of the paper
     num_classes: int  # the paper's number of classes
     family: str  # the file it lives in, e.g. "resnet"
+    reference: Reference | None  # the parameter count the tests check against
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
 
 
 def register(
-    name: str | None = None, *, input_size: tuple[int, int, int] = (3, 224, 224), num_classes: int = 1000
+    name: str | None = None,
+    *,
+    input_size: tuple[int, int, int] = (3, 224, 224),
+    num_classes: int = 1000,
+    reference: Reference | None = None,
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Decorator that adds a builder to the zoo under ``name`` (default: the function's name)."""
 
@@ -47,7 +87,7 @@ def register(
         if key in _REGISTRY:
             raise ValueError(f"model name {key!r} is registered twice")
         family = builder.__module__.rsplit(".", 1)[-1]
-        _REGISTRY[key] = ModelSpec(key, builder, tuple(input_size), num_classes, family)
+        _REGISTRY[key] = ModelSpec(key, builder, tuple(input_size), num_classes, family, reference)
         return builder
 
     return add

@@ -36,7 +36,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import register
+from . import Reference, register
 from .layers import expect_input
 
 # Table I of the paper: for each of C3's 16 maps, the S2 maps it reads.
@@ -161,7 +161,7 @@ class LeNet5(nn.Module):
         return self.output(self.forward_features(x))
 
 
-@register(input_size=(1, 32, 32), num_classes=10)
+@register(input_size=(1, 32, 32), num_classes=10, reference=Reference("LeCun et al. 1998, Sec. II.B", params=60_000))
 def lenet5(num_classes: int = 10, **kwargs) -> LeNet5:
     """LeNet-5 as in LeCun et al. 1998: 60,000 trainable parameters."""
     return LeNet5(num_classes, modern=False, **kwargs)
