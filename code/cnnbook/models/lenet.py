@@ -28,7 +28,9 @@ Where this code departs from the paper:
   paper's Appendix C rule up to a constant.
 
 ``lenet5_modern`` keeps the layer sizes but uses what later networks did
-instead: ReLU, max pooling, a full C3 and a linear output layer.
+instead: ReLU, max pooling, a full C3 and a linear output layer. Each of
+these four changes is also an option of ``lenet5`` on its own, for the
+chapter's ablation.
 """
 
 from __future__ import annotations
@@ -132,29 +134,49 @@ class EuclideanRBF(nn.Module):
 
 
 class LeNet5(nn.Module):
-    """LeNet-5 (``modern=False``: the 1998 paper) or its modern variant (``modern=True``)."""
+    """LeNet-5; the defaults are the 1998 paper, each option swaps one part for its modern successor.
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 1, modern: bool = False) -> None:
+    ``activation``: "scaled_tanh" (paper) or "relu"; ``pooling``: "subsample"
+    (paper: trainable 2x2 sums, then the activation) or "max" (2x2 max
+    pooling); ``c3``: "partial" (paper's Table I) or "full"; ``output``: "rbf"
+    (paper: fixed Euclidean RBF centres) or "linear".
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_channels: int = 1,
+        activation: str = "scaled_tanh",
+        pooling: str = "subsample",
+        c3: str = "partial",
+        output: str = "rbf",
+        name: str = "lenet5",
+    ) -> None:
         super().__init__()
-        self.modern = modern
-        act: type[nn.Module] = nn.ReLU if modern else ScaledTanh
+        choices = {"activation": ("scaled_tanh", "relu"), "pooling": ("subsample", "max"),
+                   "c3": ("partial", "full"), "output": ("rbf", "linear")}  # fmt: skip
+        for option, value in (("activation", activation), ("pooling", pooling), ("c3", c3), ("output", output)):
+            if value not in choices[option]:
+                raise ValueError(f"{option}={value!r} is not one of {choices[option]}")
+        act: type[nn.Module] = ScaledTanh if activation == "scaled_tanh" else nn.ReLU
 
         def pool(channels: int) -> nn.Module:
-            return nn.MaxPool2d(2) if modern else nn.Sequential(Subsampling(channels), ScaledTanh())
+            return nn.MaxPool2d(2) if pooling == "max" else nn.Sequential(Subsampling(channels), act())
 
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, 6, 5), act(),  # C1: N x 6 x 28 x 28
             pool(6),  # S2: N x 6 x 14 x 14
-            nn.Conv2d(6, 16, 5) if modern else PartialConv2d(C3_TABLE, 5), act(),  # C3: N x 16 x 10 x 10
+            PartialConv2d(C3_TABLE, 5) if c3 == "partial" else nn.Conv2d(6, 16, 5), act(),  # C3: N x 16 x 10 x 10
             pool(16),  # S4: N x 16 x 5 x 5
             nn.Conv2d(16, 120, 5), act(),  # C5: N x 120 x 1 x 1
         )  # fmt: skip
         self.f6 = nn.Sequential(nn.Flatten(), nn.Linear(120, 84), act())  # N x 84
-        self.output = nn.Linear(84, num_classes) if modern else EuclideanRBF(84, num_classes)
+        self.output = EuclideanRBF(84, num_classes) if output == "rbf" else nn.Linear(84, num_classes)
         self.in_channels = in_channels
+        self.name = name
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        expect_input(x, "lenet5_modern" if self.modern else "lenet5", self.in_channels, size=32)
+        expect_input(x, self.name, self.in_channels, size=32)
         return self.f6(self.features(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -163,11 +185,12 @@ class LeNet5(nn.Module):
 
 @register(input_size=(1, 32, 32), num_classes=10, reference=Reference("LeCun et al. 1998, Sec. II.B", params=60_000))
 def lenet5(num_classes: int = 10, **kwargs) -> LeNet5:
-    """LeNet-5 as in LeCun et al. 1998: 60,000 trainable parameters."""
-    return LeNet5(num_classes, modern=False, **kwargs)
+    """LeNet-5 as in LeCun et al. 1998: 60,000 trainable parameters. Options: see :class:`LeNet5`."""
+    return LeNet5(num_classes, **kwargs)
 
 
 @register(input_size=(1, 32, 32), num_classes=10)
 def lenet5_modern(num_classes: int = 10, **kwargs) -> LeNet5:
     """LeNet-5's layer sizes with ReLU, max pooling, a full C3 and a linear output."""
-    return LeNet5(num_classes, modern=True, **kwargs)
+    options = dict(activation="relu", pooling="max", c3="full", output="linear", name="lenet5_modern")
+    return LeNet5(num_classes, **{**options, **kwargs})

@@ -1,0 +1,88 @@
+"""Shared set-up of the test suite: the environment, the repository, the built book.
+
+The environment is set when this module is imported, before any test runs,
+so that everything started from the tests inherits it: the notebooks that
+nbval runs (``--nbval-lax`` in pytest.ini) start their kernels with this
+process's environment, and so does the book build.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+# The smallest budget: every chapter in about a minute on a 2-core CPU.
+os.environ.setdefault("CNNBOOK_PROFILE", "smoke")
+# The offline copies of the data sets beside the repository (read-only in CI).
+_SHARED_DATA = REPO.parent / "shared" / "data"
+if _SHARED_DATA.is_dir():
+    os.environ.setdefault("CNNBOOK_DATA", str(_SHARED_DATA))
+# Decoded data sets are cached in the repository (git-ignored), never in the data root.
+os.environ.setdefault("CNNBOOK_CACHE", str(REPO / ".cache"))
+# No plot windows: figures are rendered to files and notebook outputs only.
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def read_config() -> dict:
+    """The book's ``_config.yml``."""
+    return yaml.safe_load((REPO / "_config.yml").read_text(encoding="utf-8"))
+
+
+def toc_files() -> list[str]:
+    """The files of the table of contents, in reading order, without extension (``chapters/intro``, ...)."""
+    toc = yaml.safe_load((REPO / "_toc.yml").read_text(encoding="utf-8"))
+    files = [toc["root"]]
+
+    def walk(entries: list[dict]) -> None:
+        for entry in entries:
+            if "file" in entry:
+                files.append(entry["file"])
+            walk(entry.get("sections", []))
+
+    for part in toc.get("parts", [{"chapters": toc.get("chapters", [])}]):
+        walk(part["chapters"])
+    return [str(Path(f).with_suffix("")) for f in files]
+
+
+def repository_url() -> str:
+    """The repository's address as ``_config.yml`` names it, e.g. ``https://github.com/owner/name``."""
+    return read_config()["repository"]["url"].rstrip("/")
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Build the book once, warnings as errors, and return its HTML folder.
+
+    The notebooks are executed by the build (``execute_notebooks: force``)
+    under the profile set above.
+    """
+    out = tmp_path_factory.mktemp("book")
+    # The jupyter-book script of the environment running the tests.
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    command = [str(jupyter_book), "build", str(REPO), "--path-output", str(out), "-W", "--keep-going"]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        log = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr)  # without terminal colours
+        problems = "\n".join(
+            line for line in log.splitlines()
+            if re.search(r"WARNING|ERROR|Error", line) and not line.startswith("[IPKernelApp]")  # its TCP notice
+        )
+        pytest.fail(
+            f"The book build failed: {' '.join(command)}\n"
+            f"Its warnings and errors:\n{problems}\n\nThe end of its log:\n{log[-4000:]}",
+            pytrace=False,
+        )
+    return out / "_build" / "html"

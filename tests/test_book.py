@@ -1,0 +1,138 @@
+"""The built book: the build passes with warnings as errors, and every page works in a real browser.
+
+The browser is Debian's Chromium (``apt-get install chromium``) driven by
+Playwright for Python; ``playwright install`` is never needed. The pages are
+served from the built HTML folder on 127.0.0.1. Requests to any other host
+(MathJax and other CDN files) are aborted, so the test is the same offline
+and online and never depends on a third party; the only errors those aborted
+loads cause are Chromium's "Failed to load resource" messages for external
+URLs, which are the only load failures allowed.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from conftest import read_config, repository_url, toc_files
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # the tests may run as root (CI), where Chromium's sandbox cannot start
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+# sphinx-thebe's script is included twice on every page of sphinx-book-theme
+# 1.x, so the second copy logs this error; nothing depends on it.
+HARMLESS_ERROR = "Identifier 'THEBE_JS_URL' has already been declared"
+# Reports whether every <img> of the page decoded (lazy images are loaded first).
+IMAGES_NOT_LOADED = """async () => {
+    const images = Array.from(document.images);
+    images.forEach(img => { img.loading = "eager"; });
+    await Promise.all(images.map(img => img.decode().catch(() => null)));
+    return images.filter(img => !(img.complete && img.naturalWidth > 0))
+                 .map(img => img.getAttribute("src"));
+}"""
+
+TOC = toc_files()
+
+
+def test_book_builds_every_page(built_book: Path) -> None:
+    """The build passed with -W (the fixture fails otherwise) and wrote a page for every TOC entry."""
+    missing = [doc for doc in TOC if not (built_book / f"{doc}.html").is_file()]
+    assert not missing, f"The build wrote no HTML page for these TOC entries: {missing}"
+    assert (built_book / "index.html").is_file(), "The build wrote no index.html"
+
+
+@pytest.fixture(scope="module")
+def site(built_book: Path) -> Iterator[str]:
+    """The built book served over HTTP on 127.0.0.1, as its base URL."""
+
+    class QuietHandler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (the base class's name)
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(built_book)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is absent: install Debian's chromium (apt-get install chromium) to run the browser tests")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def colab_url(doc: str) -> str:
+    """The Colab link a notebook page must carry, from the repository named in ``_config.yml``."""
+    config = read_config()
+    owner_and_name = urlparse(repository_url()).path.strip("/")
+    branch = config["repository"]["branch"]
+    return f"https://colab.research.google.com/github/{owner_and_name}/blob/{branch}/{doc}.ipynb"
+
+
+@pytest.mark.parametrize("doc", TOC)
+def test_page_in_browser(doc: str, site: str, browser, repo_root: Path) -> None:
+    def is_local(url: str) -> bool:
+        return url.startswith((site, "data:", "blob:", "about:"))
+
+    problems: list[str] = []
+
+    def on_console(message) -> None:
+        if message.type != "error" or HARMLESS_ERROR in message.text:
+            return
+        source = message.location.get("url", "")
+        if message.text.startswith("Failed to load resource") and source and not is_local(source):
+            return  # an external file we aborted on purpose (see the module docstring)
+        problems.append(f"console error: {message.text} (at {source or 'unknown'})")
+
+    def on_page_error(error) -> None:
+        if HARMLESS_ERROR not in str(error):
+            problems.append(f"page error: {error}")
+
+    page = browser.new_page()
+    try:
+        page.route("**/*", lambda route: route.continue_() if is_local(route.request.url) else route.abort())
+        page.on("console", on_console)
+        page.on("pageerror", on_page_error)
+        page.on("requestfailed", lambda r: problems.append(f"failed to load {r.url}") if is_local(r.url) else None)
+        page.on("response", lambda r: problems.append(f"HTTP {r.status} for {r.url}") if r.status >= 400 else None)
+
+        response = page.goto(f"{site}/{doc}.html", wait_until="networkidle")
+        assert response is not None and response.status == 200, f"{doc}.html: HTTP {response and response.status}"
+
+        book_title = read_config()["title"]
+        title = page.title()
+        assert title.endswith(book_title) and len(title) > len(book_title) + 3, (
+            f"{doc}.html: the page title {title!r} should be the page's own title followed by {book_title!r}"
+        )
+
+        broken = page.evaluate(IMAGES_NOT_LOADED)
+        assert not broken, f"{doc}.html: these images did not load: {broken}"
+
+        if (repo_root / f"{doc}.ipynb").is_file():
+            links = page.locator('a[href^="https://colab.research.google.com"]')
+            hrefs = [links.nth(i).get_attribute("href") for i in range(links.count())]
+            assert hrefs == [colab_url(doc)], f"{doc}.html: Colab launch links {hrefs}, expected [{colab_url(doc)!r}]"
+    finally:
+        page.close()
+    assert not problems, f"{doc}.html:\n" + "\n".join(problems)
