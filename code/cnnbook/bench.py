@@ -1,0 +1,139 @@
+"""Benchmarks behind the numbers the book quotes: ``python -m cnnbook.bench <command>``.
+
+Commands:
+
+- ``pipeline``: images per second of torchvision's per-image input pipeline
+  (a ``Dataset`` of PIL images, ``RandomCrop(32, padding=4)``,
+  ``RandomHorizontalFlip``, ``ToTensor``, ``Normalize``, a ``DataLoader`` with
+  2 worker processes) against ``cnnbook.data.BatchLoader`` with ``Augment``
+  (the whole training set in memory, whole batches augmented on the device),
+  on the CIFAR-10 training images. Batches are only consumed (summed): no model.
+
+Each command is a function that returns its numbers (for tests and notebooks)
+and a ``_run_<command>`` that prints them; ``main`` dispatches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Iterable, Sequence
+
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from torchvision import transforms
+
+from . import data
+from .profiles import default_device
+
+
+class _PILImages(Dataset):
+    """CIFAR-10 as torchvision serves it: one PIL image per item, transformed on access."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, transform) -> None:
+        self.images = images.permute(0, 2, 3, 1).numpy()  # N x H x W x C, as PIL wants
+        self.labels = labels.tolist()
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int):
+        return self.transform(Image.fromarray(self.images[i])), self.labels[i]
+
+
+def _consume(batches: Iterable, images: int, device: torch.device) -> tuple[int, float]:
+    """Sum the batches until ``images`` images went by: (images seen, seconds)."""
+    seen, total = 0, torch.zeros((), device=device)
+    start = time.perf_counter()
+    while seen < images:  # whole passes over `batches` until enough images
+        for x, _ in batches:
+            total += x.to(device).sum()
+            seen += len(x)
+            if seen >= images:
+                break
+    total.item()  # waits for the device to finish
+    return seen, time.perf_counter() - start
+
+
+def bench_pipeline(
+    batch_size: int = 256,
+    images: int = 25_000,
+    device: torch.device | str | None = None,
+    num_workers: int = 2,
+) -> dict:
+    """Images/s of the per-image DataLoader pipeline and of BatchLoader + Augment on CIFAR-10.
+
+    Both run over ``images`` training images (at least; whole batches), shuffled
+    and augmented alike (random 32x32 crop of the 4-pixel zero-padded image,
+    random horizontal flip, normalisation). The timings include starting each
+    pass (the DataLoader's worker processes start at every epoch), but not
+    CUDA's one-time initialisation.
+    """
+    device = torch.device(device) if device is not None else default_device()
+    x, y, _ = data.load_arrays("cifar10", "train")
+    info = data.DATASETS["cifar10"]
+
+    transform = transforms.Compose([
+        transforms.RandomCrop(32, padding=4),
+        transforms.RandomHorizontalFlip(),
+        transforms.ToTensor(),
+        transforms.Normalize(info.mean, info.std),
+    ])  # fmt: skip
+    loader = DataLoader(_PILImages(x, y, transform), batch_size=batch_size, shuffle=True, num_workers=num_workers)
+    seen, seconds = _consume(loader, images, torch.device("cpu"))
+    per_image = seen / seconds
+
+    batches = data.BatchLoader(
+        x, y, batch_size, mean=info.mean, std=info.std, shuffle=True, augment=data.Augment(), device=device
+    )
+    _consume(batches, batch_size, device)  # warm-up: CUDA's context and kernels
+    seen_b, seconds_b = _consume(batches, images, device)
+    batch = seen_b / seconds_b
+    return {
+        "device": str(device),
+        "batch_size": batch_size,
+        "threads": torch.get_num_threads(),
+        "dataloader_images": seen,
+        "dataloader_images_per_s": per_image,
+        "batchloader_images": seen_b,
+        "batchloader_images_per_s": batch,
+        "speedup": batch / per_image,
+    }
+
+
+def _run_pipeline(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    r = bench_pipeline(batch_size=args.batch_size, images=args.images, device=args.device, num_workers=args.workers)
+    print(f"CIFAR-10 training images, batches of {r['batch_size']}, {r['threads']} torch threads "
+          f"(numbers vary with the machine's load)")  # fmt: skip
+    rows = [
+        (f"torchvision DataLoader, PIL transforms, {args.workers} workers (cpu)", r["dataloader_images_per_s"]),
+        (f"cnnbook BatchLoader + Augment ({r['device']})", r["batchloader_images_per_s"]),
+    ]
+    for label, rate in rows:
+        print(f"  {label:<72} {rate:>10,.0f} images/s")
+    print(f"  {'speed-up':<72} {r['speedup']:>10.1f}x")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cnnbook bench", description="Benchmarks behind the book's numbers.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    pipeline = commands.add_parser("pipeline", help="input pipeline: per-image DataLoader against BatchLoader")
+    pipeline.add_argument("--batch-size", type=int, default=256)
+    pipeline.add_argument("--images", type=int, default=25_000, help="images per pipeline (default 25,000)")
+    pipeline.add_argument("--device", default=None, help="BatchLoader's device (default: the GPU if any)")
+    pipeline.add_argument("--workers", type=int, default=2, help="DataLoader worker processes (default 2)")
+    pipeline.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    pipeline.set_defaults(run=_run_pipeline)
+
+    args = parser.parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

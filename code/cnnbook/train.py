@@ -1,0 +1,428 @@
+"""One training loop for every chapter and the command line.
+
+    >>> from cnnbook.train import TrainConfig, fit
+    >>> history = fit(model, data, TrainConfig(epochs=10, lr=0.05, checkpoint="run.pt"))
+    >>> history["val_acc"], history.best()
+
+``data`` is anything with ``.train`` and ``.val`` loaders (a
+``cnnbook.data.DataBundle``): iterating a loader yields ``(x, y)`` batches,
+``len(loader)`` is its number of batches, and ``loader.set_epoch(epoch)``
+makes that epoch's shuffling and augmentation a function of (seed, epoch).
+
+What ``fit`` does, and why:
+
+- Loss. A model returns logits, or in training mode a tuple
+  ``(logits, *aux_logits)`` (GoogLeNet's auxiliary classifiers, the companion
+  outputs of deeply supervised nets). The loss is then
+  ``CE(logits) + aux_weight * sum(CE(aux))`` (see :func:`training_loss`);
+  accuracy always comes from the main logits. ``train_loss`` is this total,
+  the number the optimiser sees; ``val_loss`` is the plain cross-entropy of
+  the main logits (no label smoothing), the number to compare across runs.
+- Learning rate. ``plateau`` steps once an epoch on the validation loss.
+  Every other schedule is a function of the batch counter
+  (:func:`lr_factor`) stepped after every batch, so warm-up and one-cycle are
+  smooth; ``step`` still changes the rate only at epoch boundaries.
+- Speed. Mixed precision on CUDA (bf16 where the GPU has it natively, else
+  fp16 with a gradient scaler, as on Colab's T4), channels_last memory
+  layout, and ``torch.compile`` when asked.
+- Safety. A non-finite loss stops training at once (:class:`TrainingDiverged`).
+  With ``checkpoint`` set, the state after every epoch (weights, optimiser,
+  schedule, scaler, random number generators, history) is written atomically,
+  and a new call with the same config resumes from it: an interrupted and
+  resumed run ends with exactly the weights of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .profiles import default_device
+
+__all__ = [
+    "OPTIMIZERS", "SCHEDULES", "TrainConfig", "History", "TrainingDiverged", "CheckpointError",
+    "fit", "evaluate", "predict", "training_loss", "lr_factor", "save_checkpoint", "load_checkpoint",
+]  # fmt: skip
+
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+SCHEDULES = ("constant", "step", "cosine", "onecycle", "plateau")
+CHECKPOINT_FORMAT = 1
+# Fields that may change between a run and its resumption; all others must match.
+RESUMABLE_CHANGES = ("epochs", "checkpoint", "progress")
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint cannot be read, or does not belong to this run."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a training run (the model and data aside)."""
+
+    epochs: int = 10
+    optimizer: str = "sgd"  # one of OPTIMIZERS
+    lr: float = 0.05
+    momentum: float = 0.9  # sgd and rmsprop
+    nesterov: bool = False  # sgd
+    weight_decay: float = 5e-4  # on every parameter; decoupled (AdamW-style) for "adamw"
+    schedule: str = "onecycle"  # one of SCHEDULES
+    milestones: tuple[float, ...] = (0.5, 0.75)  # "step": fractions of the run where lr *= gamma
+    gamma: float = 0.1  # "step" and "plateau": the factor of each cut
+    patience: int = 2  # "plateau": epochs without a better val loss before a cut
+    warmup_epochs: float = 0.0  # linear warm-up for constant/step/cosine
+    label_smoothing: float = 0.0  # of the default training loss
+    aux_weight: float = 0.3  # weight of auxiliary/companion losses (GoogLeNet's 0.3)
+    grad_clip: float | None = None  # max gradient norm
+    amp: bool = True  # mixed precision on CUDA; ignored on the CPU
+    channels_last: bool = True
+    compile: bool = False  # torch.compile the model
+    seed: int = 0
+    checkpoint: str | None = None  # file saved after every epoch and resumed from
+    progress: bool = True  # a tqdm bar over each epoch's batches
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "milestones", tuple(self.milestones))
+        checks = [
+            (self.optimizer in OPTIMIZERS, f"optimizer={self.optimizer!r} is not one of {', '.join(OPTIMIZERS)}"),
+            (self.schedule in SCHEDULES, f"schedule={self.schedule!r} is not one of {', '.join(SCHEDULES)}"),
+            (self.epochs >= 1, f"epochs={self.epochs} must be at least 1"),
+            (self.lr > 0, f"lr={self.lr} must be positive"),
+            (0 <= self.momentum < 1, f"momentum={self.momentum} must be in [0, 1)"),
+            (not self.nesterov or (self.optimizer == "sgd" and self.momentum > 0),
+             "nesterov=True needs optimizer='sgd' and momentum > 0"),
+            (self.weight_decay >= 0, f"weight_decay={self.weight_decay} must not be negative"),
+            (all(0 < m <= 1 for m in self.milestones), f"milestones={self.milestones} must be fractions in (0, 1]"),
+            (0 < self.gamma <= 1, f"gamma={self.gamma} must be in (0, 1]"),
+            (self.patience >= 0, f"patience={self.patience} must not be negative"),
+            (0 <= self.warmup_epochs <= self.epochs, f"warmup_epochs={self.warmup_epochs} must be in [0, epochs]"),
+            (self.warmup_epochs == 0 or self.schedule in ("constant", "step", "cosine"),
+             f"schedule={self.schedule!r} takes no warmup_epochs (onecycle warms up by itself)"),
+            (0 <= self.label_smoothing < 1, f"label_smoothing={self.label_smoothing} must be in [0, 1)"),
+            (self.aux_weight >= 0, f"aux_weight={self.aux_weight} must not be negative"),
+            (self.grad_clip is None or self.grad_clip > 0, f"grad_clip={self.grad_clip} must be None or positive"),
+        ]  # fmt: skip
+        problems = [message for ok, message in checks if not ok]
+        if problems:
+            raise ValueError("invalid TrainConfig: " + "; ".join(problems))
+
+
+@dataclass
+class History:
+    """One record per epoch: epoch (1-based), train_loss, train_acc, val_loss, val_acc, lr, seconds.
+
+    Accuracies are fractions (0..1); ``lr`` is the rate of the epoch's last batch.
+    """
+
+    records: list[dict] = field(default_factory=list)
+
+    def __getitem__(self, key: str) -> list[float]:
+        """The per-epoch values of one column, e.g. ``history["val_acc"]``."""
+        if self.records and key not in self.records[0]:
+            raise KeyError(f"no column {key!r} in the history; it has {', '.join(self.records[0])}")
+        return [record[key] for record in self.records]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @property
+    def last(self) -> dict:
+        """The record of the last epoch."""
+        if not self.records:
+            raise ValueError("the history is empty: no epoch has been trained yet")
+        return self.records[-1]
+
+    def best(self, key: str = "val_acc") -> dict:
+        """The record of the best epoch by ``key``: the lowest for a loss, else the highest."""
+        values = self[key]  # a KeyError naming the columns for an unknown key
+        choose = min if key.endswith("loss") else max
+        return self.records[values.index(choose(values))] if values else self.last  # .last explains an empty history
+
+    def to_dict(self) -> dict:
+        return {"records": [dict(record) for record in self.records]}
+
+    @classmethod
+    def from_dict(cls, state: dict) -> History:
+        return cls([dict(record) for record in state["records"]])
+
+
+def training_loss(
+    outputs: Any, y: torch.Tensor, loss_fn: nn.Module, aux_weight: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The loss of one batch and the main logits.
+
+    ``outputs`` is the model's return value: logits, or ``(logits, *aux_logits)``
+    for models with auxiliary classifiers. Then
+    ``loss = loss_fn(logits, y) + aux_weight * sum(loss_fn(aux, y) for aux in aux_logits)``.
+    """
+    logits, *aux = outputs if isinstance(outputs, (tuple, list)) else (outputs,)
+    loss = loss_fn(logits, y)
+    if aux:
+        loss = loss + aux_weight * sum(loss_fn(a, y) for a in aux)
+    return loss, logits
+
+
+def lr_factor(config: TrainConfig, step: int, steps_per_epoch: int) -> float:
+    """The learning rate of batch ``step`` (0-based, counted over the whole run) as a fraction of ``config.lr``.
+
+    ``onecycle`` follows ``torch.optim.lr_scheduler.OneCycleLR``'s defaults
+    (from lr/25 up to lr in the first 30% of the batches, then down to
+    lr/25e4, cosine-shaped) without its momentum cycling.
+    """
+    total = config.epochs * steps_per_epoch
+    if config.schedule == "onecycle":
+        peak = 0.3 * total - 1  # the batch with the full rate, as in OneCycleLR
+        start, end = 1 / 25, 1 / 25e4
+        if step <= peak:
+            return end_at(start, 1.0, step / peak) if peak > 0 else 1.0
+        return end_at(1.0, end, min(1.0, (step - peak) / max(1.0, total - 1 - peak)))
+    warmup = round(config.warmup_epochs * steps_per_epoch)
+    factor = min(1.0, (step + 1) / warmup) if warmup else 1.0
+    if config.schedule == "step":
+        epoch = step // steps_per_epoch
+        factor *= config.gamma ** sum(epoch / config.epochs >= m for m in config.milestones)
+    elif config.schedule == "cosine":
+        factor *= end_at(1.0, 0.0, min(1.0, max(0.0, (step - warmup) / max(1, total - warmup))))
+    return factor
+
+
+def end_at(start: float, end: float, progress: float) -> float:
+    """Cosine interpolation from ``start`` (progress 0) to ``end`` (progress 1)."""
+    return end + (start - end) * (1 + math.cos(math.pi * progress)) / 2
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    params, c = model.parameters(), config
+    if c.optimizer == "sgd":
+        return torch.optim.SGD(params, c.lr, momentum=c.momentum, nesterov=c.nesterov, weight_decay=c.weight_decay)
+    if c.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
+    optimizer = torch.optim.Adam if c.optimizer == "adam" else torch.optim.AdamW
+    return optimizer(params, c.lr, weight_decay=c.weight_decay)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int):
+    if config.schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=config.gamma, patience=config.patience)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(config, step, steps_per_epoch))
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """The autocast type: bf16 on GPUs with native bf16 (compute capability 8+: A100, L4, H100),
+    fp16 on older ones (T4, V100), none on the CPU."""
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.get_device_capability(device)[0] >= 8 else torch.float16
+
+
+def fit(model: nn.Module, data: Any, config: TrainConfig, *, loss_fn: nn.Module | None = None,
+        device: torch.device | str | None = None) -> History:  # fmt: skip
+    """Train ``model`` on ``data.train`` for ``config.epochs``, validating on ``data.val`` after each epoch.
+
+    ``loss_fn`` (mean over the batch) replaces both the default training loss,
+    ``nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)``, and the
+    validation loss, plain cross-entropy. ``device`` defaults to the first GPU,
+    else the CPU. Prints one line per epoch; returns the :class:`History`.
+    """
+    device = torch.device(device) if device is not None else default_device()
+    torch.manual_seed(config.seed)
+    np.random.seed(config.seed)
+    random.seed(config.seed)
+    model.to(device)
+    if config.channels_last:
+        model.to(memory_format=torch.channels_last)
+    forward = torch.compile(model) if config.compile else model
+    steps_per_epoch = len(data.train)
+    if steps_per_epoch == 0:
+        raise ValueError("the training loader yields no batches; is the training set empty?")
+    optimizer = make_optimizer(model, config)
+    scheduler = make_scheduler(optimizer, config, steps_per_epoch)
+    amp_dtype = autocast_dtype(device) if config.amp else None
+    # Only fp16 needs its loss scaled. (torch.amp.GradScaler is torch 2.3+, torch.cuda.amp's is older.)
+    GradScaler = getattr(torch.amp, "GradScaler", None) or torch.cuda.amp.GradScaler
+    scaler = GradScaler(enabled=amp_dtype == torch.float16)
+    criterion = loss_fn or nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    history = History()
+    fingerprint = {k: v for k, v in dataclasses.asdict(config).items() if k not in RESUMABLE_CHANGES}
+    fingerprint["train_batches"] = steps_per_epoch
+    parts = {"model": model, "optimizer": optimizer, "scheduler": scheduler, "scaler": scaler}
+    start = 0
+    if config.checkpoint and os.path.exists(config.checkpoint):
+        start = _resume(config, fingerprint, parts, history)
+
+    for epoch in range(start, config.epochs):
+        started = time.perf_counter()
+        for loader in (data.train, data.val):
+            if hasattr(loader, "set_epoch"):  # a plain DataLoader has none (and resumes less exactly)
+                loader.set_epoch(epoch)
+        model.train()
+        loss_sum, correct, seen = 0.0, 0, 0
+        title = f"epoch {epoch + 1}/{config.epochs}"
+        # The bar is fed by hand, so that the loop reads the loader itself: wrapping a loader in
+        # tqdm calls iter() on it more than once.
+        with tqdm(total=steps_per_epoch, desc=title, leave=False, disable=not config.progress) as bar:
+            for step, (x, y) in enumerate(data.train):
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                if config.channels_last and x.dim() == 4:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                optimizer.zero_grad(set_to_none=True)
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                    loss, logits = training_loss(forward(x), y, criterion, config.aux_weight)
+                hits = (logits.argmax(1) == y).sum()
+                scaler.scale(loss).backward()
+                value = loss.item()  # waits for the backward pass; the weights are still the good ones
+                _check_finite(value, f"the training loss at {title}, batch {step + 1}/{steps_per_epoch}", config)
+                if config.grad_clip is not None:
+                    scaler.unscale_(optimizer)  # clip the true gradients, not the fp16-scaled ones
+                    nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+                lr = optimizer.param_groups[0]["lr"]
+                if config.schedule != "plateau":
+                    scheduler.step()  # per batch
+                loss_sum, correct, seen = loss_sum + value * len(y), correct + hits.item(), seen + len(y)
+                bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.1%}", refresh=False)
+                bar.update()
+
+        val_loss, val_acc = evaluate(forward, data.val, device=device, loss_fn=loss_fn, amp=config.amp)
+        _check_finite(val_loss, f"the validation loss after {title}", config)
+        if config.schedule == "plateau":
+            scheduler.step(val_loss)  # per epoch, on the validation loss
+        record = dict(epoch=epoch + 1, train_loss=loss_sum / seen, train_acc=correct / seen, val_loss=val_loss,
+                      val_acc=val_acc, lr=lr, seconds=time.perf_counter() - started)  # fmt: skip
+        history.records.append(record)
+        if config.checkpoint:
+            save_checkpoint(config.checkpoint, _state(epoch + 1, fingerprint, parts, history))
+        print(f"{title}  train loss {record['train_loss']:.3f} acc {record['train_acc']:.1%}  "
+              f"val loss {val_loss:.3f} acc {val_acc:.1%}  lr {lr:.3g}  {record['seconds']:.1f} s")  # fmt: skip
+    return history
+
+
+def _check_finite(value: float, what: str, config: TrainConfig) -> None:
+    if not math.isfinite(value):
+        raise TrainingDiverged(
+            f"{what} is {value}: training diverged and was stopped. Try a lower learning rate "
+            f"(lr={config.lr}), gradient clipping (grad_clip=1.0), or check that the inputs are "
+            "normalised. The checkpoint, if any, still holds the last good epoch."
+        )
+
+
+@torch.no_grad()
+def predict(model: nn.Module, loader: Any, *, device: torch.device | str | None = None,
+            amp: bool = False) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """The model's logits (float32) and the labels of every batch of ``loader``, on the CPU.
+
+    Runs in eval mode (then restores the model's mode), under autocast when
+    ``amp`` and on CUDA. Of a tuple output only the main logits are kept.
+    """
+    device = torch.device(device) if device is not None else default_device()
+    model.to(device)
+    dtype = autocast_dtype(device) if amp else None
+    was_training = model.training
+    model.eval()
+    all_logits, all_labels = [], []
+    try:
+        for x, y in loader:
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                outputs = model(x.to(device))
+            logits = outputs[0] if isinstance(outputs, (tuple, list)) else outputs  # the main logits
+            all_logits.append(logits.float())
+            all_labels.append(y)
+    finally:
+        model.train(was_training)
+    return torch.cat(all_logits).cpu(), torch.cat(all_labels).cpu()
+
+
+def evaluate(model: nn.Module, loader: Any, *, device: torch.device | str | None = None,
+             loss_fn: nn.Module | None = None, amp: bool = False) -> tuple[float, float]:  # fmt: skip
+    """Mean loss per sample and accuracy (0..1) of ``model`` over ``loader``.
+
+    The loss is ``loss_fn`` (default: plain cross-entropy) applied once to all
+    logits, on the CPU, so unequal batch sizes are weighted correctly.
+    """
+    logits, labels = predict(model, loader, device=device, amp=amp)
+    loss = (loss_fn or nn.CrossEntropyLoss())(logits, labels)
+    return loss.item(), (logits.argmax(1) == labels).float().mean().item()
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
+    """Write ``state`` to ``path`` atomically: a crash mid-write leaves the previous file intact."""
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    temporary = path + ".tmp"
+    torch.save(state, temporary)
+    os.replace(temporary, path)  # atomic on POSIX and Windows
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """Read a checkpoint written by :func:`fit`; a :class:`CheckpointError` says what to do if it cannot be read."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no checkpoint at {path!r}")
+    try:  # weights_only: the file holds only tensors and plain types, and loading runs no code
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise CheckpointError(
+            f"cannot read the checkpoint {path!r} ({type(error).__name__}: {error}). It was left as it is: "
+            "move or delete it to start training afresh, or set TrainConfig(checkpoint=...) to another path."
+        ) from error
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(
+            f"{path!r} is not a cnnbook checkpoint (format {CHECKPOINT_FORMAT}). It was left as it is: "
+            "move or delete it, or set TrainConfig(checkpoint=...) to another path."
+        )
+    return state
+
+
+def _state(epochs_done: int, fingerprint: dict, parts: dict, history: History) -> dict:
+    rng = {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+    state = {name: part.state_dict() for name, part in parts.items()}
+    return dict(state, format=CHECKPOINT_FORMAT, epoch=epochs_done, config=fingerprint, rng=rng,
+                history=history.to_dict())  # fmt: skip
+
+
+def _resume(config: TrainConfig, fingerprint: dict, parts: dict, history: History) -> int:
+    """Load the checkpoint into ``parts`` and ``history``; return the number of epochs it holds."""
+    path = config.checkpoint
+    state = load_checkpoint(path)
+    fix = f"Delete {path!r} to start over, or set TrainConfig(checkpoint=...) to another path."
+    saved = state["config"]
+    changed = [f"{k}={saved.get(k)!r} there, {fingerprint.get(k)!r} here"
+               for k in sorted(saved.keys() | fingerprint.keys()) if saved.get(k) != fingerprint.get(k)]  # fmt: skip
+    if changed:
+        raise CheckpointError(
+            f"the checkpoint {path!r} belongs to a different run: {'; '.join(changed)}. {fix} "
+            "(Only epochs may grow, to continue a finished run.)"
+        )
+    if state["epoch"] > config.epochs:
+        raise CheckpointError(
+            f"the checkpoint {path!r} already holds {state['epoch']} epochs, more than epochs={config.epochs}. "
+            f"Ask for {state['epoch']} epochs or more, or: {fix}"
+        )
+    try:
+        parts["model"].load_state_dict(state["model"])
+    except RuntimeError as error:
+        raise CheckpointError(f"the weights in {path!r} do not fit this model ({error}). {fix}") from error
+    parts["optimizer"].load_state_dict(state["optimizer"])
+    parts["scheduler"].load_state_dict(state["scheduler"])
+    if state["scaler"]:  # empty when saved without fp16 (e.g. on a CPU): the fresh scaler is right then
+        parts["scaler"].load_state_dict(state["scaler"])
+    torch.set_rng_state(state["rng"]["torch"])
+    if torch.cuda.is_available() and len(state["rng"]["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+    history.records[:] = History.from_dict(state["history"]).records
+    print(f"resumed from {path}: {state['epoch']} of {config.epochs} epochs done")
+    return state["epoch"]
