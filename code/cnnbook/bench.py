@@ -8,6 +8,9 @@ Commands:
   2 worker processes) against ``cnnbook.data.BatchLoader`` with ``Augment``
   (the whole training set in memory, whole batches augmented on the device),
   on the CIFAR-10 training images. Batches are only consumed (summed): no model.
+- ``lenet``: training throughput of LeNet-5 (the paper's and the modern
+  variant) on MNIST batches: forward, backward and an SGD step, in images/s,
+  with and without channels_last.
 
 Each command is a function that returns its numbers (for tests and notebooks)
 and a ``_run_<command>`` that prints them; ``main`` dispatches.
@@ -119,6 +122,62 @@ def _run_pipeline(args: argparse.Namespace) -> int:
     return 0
 
 
+def bench_lenet(batch_size: int = 128, images: int = 20_000, device: torch.device | str | None = None) -> list[dict]:
+    """Training images/s of ``lenet5`` and ``lenet5_modern`` on MNIST, with and without channels_last.
+
+    Each run trains on ``images`` images (whole batches of the real, padded
+    training set, in memory) after one warm-up batch, as ``train.fit`` does
+    without the validation pass.
+    """
+    from . import models
+
+    device = torch.device(device) if device is not None else default_device()
+    x, y, _ = data.load_arrays("mnist", "train")
+    info = data.DATASETS["mnist"]
+    x = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    loader = data.BatchLoader(x, y, batch_size, mean=info.mean, std=info.std, shuffle=True, device=device)
+    results = []
+    for name in ("lenet5", "lenet5_modern"):
+        for channels_last in (False, True):
+            torch.manual_seed(0)
+            model = models.create(name).to(device)
+            fmt = torch.channels_last if channels_last else torch.contiguous_format
+            model = model.to(memory_format=fmt)
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9)
+
+            def step(xb: torch.Tensor, yb: torch.Tensor) -> None:
+                loss = torch.nn.functional.cross_entropy(model(xb.contiguous(memory_format=fmt)), yb)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+
+            step(*next(iter(loader)))  # warm-up
+            seen, start = 0, time.perf_counter()
+            while seen < images:
+                for xb, yb in loader:
+                    step(xb, yb)
+                    seen += len(xb)
+                    if seen >= images:
+                        break
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            seconds = time.perf_counter() - start
+            results.append({"model": name, "channels_last": channels_last, "device": str(device),
+                            "images": seen, "images_per_s": seen / seconds})  # fmt: skip
+    return results
+
+
+def _run_lenet(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rows = bench_lenet(batch_size=args.batch_size, images=args.images, device=args.device)
+    print(f"LeNet-5 training on MNIST, batches of {args.batch_size}, {torch.get_num_threads()} torch threads")
+    for r in rows:
+        layout = "channels_last" if r["channels_last"] else "contiguous"
+        print(f"  {r['model']:<15} {layout:<14} ({r['device']})  {r['images_per_s']:>10,.0f} images/s")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cnnbook bench", description="Benchmarks behind the book's numbers.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -130,6 +189,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     pipeline.add_argument("--workers", type=int, default=2, help="DataLoader worker processes (default 2)")
     pipeline.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     pipeline.set_defaults(run=_run_pipeline)
+
+    lenet = commands.add_parser("lenet", help="LeNet-5 training throughput on MNIST")
+    lenet.add_argument("--batch-size", type=int, default=128)
+    lenet.add_argument("--images", type=int, default=20_000, help="training images per run (default 20,000)")
+    lenet.add_argument("--device", default=None, help="default: the GPU if any")
+    lenet.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    lenet.set_defaults(run=_run_lenet)
 
     args = parser.parse_args(argv)
     return args.run(args)
