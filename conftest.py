@@ -3,7 +3,8 @@
 The environment is set when this module is imported, before any test runs,
 so that everything started from the tests inherits it: the notebooks that
 nbval runs (``--nbval-lax`` in pytest.ini) start their kernels with this
-process's environment, and so does the book build.
+process's environment, and so does the book build. It sits at the
+repository's root so that it also applies to ``python -m pytest chapters/x.ipynb``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parent
 
 # The smallest budget: every chapter in about a minute on a 2-core CPU.
 os.environ.setdefault("CNNBOOK_PROFILE", "smoke")
@@ -29,6 +30,9 @@ if _SHARED_DATA.is_dir():
 os.environ.setdefault("CNNBOOK_CACHE", str(REPO / ".cache"))
 # No plot windows: figures are rendered to files and notebook outputs only.
 os.environ.setdefault("MPLBACKEND", "Agg")
+# One thread per process: the two pytest workers (and their notebook kernels) share two
+# cores, and oversubscribed OpenMP threads make torch many times slower, not faster.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def read_config() -> dict:
