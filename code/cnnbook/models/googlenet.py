@@ -1,1 +1,269 @@
-"""(to be written: the googlenet family of the zoo)."""
+"""GoogLeNet (Inception v1) and its CIFAR adaptation.
+
+Paper: C. Szegedy, W. Liu, Y. Jia, P. Sermanet, S. Reed, D. Anguelov,
+D. Erhan, V. Vanhoucke, A. Rabinovich, "Going Deeper with Convolutions",
+CVPR 2015 (arXiv:1409.4842), Table 1, Figures 2(b) and 3, Section 5.
+
+``googlenet`` follows Table 1 row by row at 224x224:
+
+- stem: 7x7/2 conv 64, 3x3/2 max pool, LRN, 1x1 conv 64 (the "3x3 reduce"),
+  3x3 conv 192, LRN, 3x3/2 max pool (the LRNs are in Figure 3, not Table 1);
+- nine Inception modules (Figure 2(b)): a 1x1 branch, 1x1 -> 3x3, 1x1 -> 5x5
+  (real 5x5 convolutions) and 3x3 max pool -> 1x1 ("pool proj"), concatenated;
+  a 3x3/2 max pool before 4a and before 5a;
+- 7x7 average pool, dropout 40%, a linear layer;
+- ReLU after every convolution (including the reductions), no BatchNorm;
+- two auxiliary classifiers on the outputs of 4a and 4d (Section 5): 5x5/3
+  average pool (-> 4x4), 1x1 conv 128, fully connected 1024, dropout 70%, a
+  linear layer. ``aux_logits=True`` builds them; in training mode ``forward``
+  returns ``(logits, aux_4a, aux_4d)``, in eval mode the logits only. The
+  paper weights their losses by 0.3; that belongs to the training loss.
+
+Parameters. Table 1's "params" column counts weights only, in units of
+K = 1024: conv2 is 64*64 + 64*9*192 = 114,688 = 112K exactly and the linear
+layer 1024*1000 = 1000K exactly. Summed it gives 6,797.7K, the "about 6.8M"
+quoted for GoogLeNet. The column agrees (within 1K) with the filter counts
+printed in the same table for conv2, 3a, 3b, 4b and the linear layer; for the
+other rows it does not, and we follow the filter counts (for 4c, 4d, 4e and
+5b the table's own "ops" column agrees with the filter counts, not with the
+params column):
+
+    row      Table 1   from its filter counts
+    conv1      2.7K      9.2K (7*7*3*64 = 9,408)
+    4a         364K    366.8K
+    4c         463K    497.5K
+    4d         580K    590.5K
+    4e         840K      847K
+    5a        1072K     1018K
+    5b        1388K     1409K
+
+``tests/models/test_googlenet.py`` checks every row. Our full count adds the
+biases and, by default, the two auxiliary classifiers (Table 1 leaves both
+out); ``googlenet(aux_logits=False)`` has 6,998,552 parameters.
+
+Where this code departs from the paper:
+- LRN's constants are not given in the paper; we use those of the Caffe
+  reference model (bvlc_googlenet): size 5, alpha 1e-4 (Caffe's, divided by
+  the size), beta 0.75, k 1.
+- Max pools use ``ceil_mode=True`` (Caffe's rounding), which gives Table 1's
+  56/28/14/7 grids without padding.
+- The main classifier's average pool is a global one (the same 7x7 pool at
+  224x224).
+- Initialisation: PyTorch's default; the paper trained with DistBelief and
+  does not describe it.
+- ``batch_norm=True`` (off by default) adds BatchNorm after every
+  convolution, a later practice that makes the network easy to train from
+  scratch on small data.
+
+torchvision's ``googlenet`` is not a reference for this model: it puts
+BatchNorm after every convolution, uses 3x3 instead of 5x5 convolutions in
+the "5x5" branches (a known bug, kept for its pretrained weights), and its
+auxiliary classifiers have BatchNorm too (6.6M parameters without them).
+
+``googlenet_cifar`` keeps the nine Inception modules, the pools between them
+and the head, and changes only what a 32x32 image needs: the stem (conv1,
+pool, LRN, conv2, LRN, pool: /8 at 224) becomes a single 3x3 conv to 192
+channels, so the Inception stages see 32x32, 16x16 and 8x8 grids. This is
+the common CIFAR adaptation (e.g. kuangliu/pytorch-cifar, which also adds
+BatchNorm). The auxiliary classifiers are off by default (``aux_logits=True``
+puts them on the 16x16 grid, where the 5x5/3 pool again gives 4x4).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import torch
+from torch import nn
+
+from . import Reference, register
+from .layers import conv_bn_relu, expect_input, local_response_norm
+
+# Table 1: for each Inception module, #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj.
+# A 3x3/2 max pool comes before 4a and before 5a. Output sizes at 224x224 on the right.
+INCEPTION_MODULES: dict[str, tuple[int, int, int, int, int, int]] = {
+    "3a": (64, 96, 128, 16, 32, 32),  # N x 256 x 28 x 28
+    "3b": (128, 128, 192, 32, 96, 64),  # N x 480 x 28 x 28
+    "4a": (192, 96, 208, 16, 48, 64),  # N x 512 x 14 x 14
+    "4b": (160, 112, 224, 24, 64, 64),  # N x 512 x 14 x 14
+    "4c": (128, 128, 256, 24, 64, 64),  # N x 512 x 14 x 14
+    "4d": (112, 144, 288, 32, 64, 64),  # N x 528 x 14 x 14
+    "4e": (256, 160, 320, 32, 128, 128),  # N x 832 x 14 x 14
+    "5a": (256, 160, 320, 32, 128, 128),  # N x 832 x 7 x 7
+    "5b": (384, 192, 384, 48, 128, 128),  # N x 1024 x 7 x 7
+}
+POOL_BEFORE = ("4a", "5a")
+AUX_AFTER = ("4a", "4d")
+
+# Table 1's "params" column, in K = 1024 weights (see the module docstring for the rows that disagree).
+TABLE1_PARAMS_K: dict[str, float] = {
+    "conv1": 2.7, "conv2": 112,
+    "3a": 159, "3b": 380, "4a": 364, "4b": 437, "4c": 463, "4d": 580, "4e": 840, "5a": 1072, "5b": 1388,
+    "linear": 1000,
+}  # fmt: skip
+
+
+def max_pool() -> nn.MaxPool2d:
+    """The 3x3/2 max pooling between stages; it rounds up like Caffe (112 -> 56 -> 28 -> 14 -> 7)."""
+    return nn.MaxPool2d(3, stride=2, ceil_mode=True)
+
+
+def caffe_lrn() -> nn.LocalResponseNorm:
+    """LRN with the constants of the Caffe reference model (the paper gives none): size 5, alpha 1e-4, beta 0.75, k 1.
+
+    Caffe divides its alpha by the size, so in the paper-style formula of
+    ``layers.local_response_norm`` (AlexNet's) alpha is 1e-4 / 5.
+    """
+    return local_response_norm(size=5, alpha=1e-4 / 5, beta=0.75, k=1.0)
+
+
+class Concat(nn.ModuleList):
+    """Parallel branches applied to the same input, their outputs concatenated along the channels.
+
+    This is the Inception idea; the later Inception networks (``inception_v3.py``,
+    ``inception_v4.py``) build all their modules from it.
+    """
+
+    def __init__(self, *branches: nn.Module) -> None:
+        super().__init__(branches)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([branch(x) for branch in self], dim=1)
+
+
+def inception(
+    in_channels: int,
+    ch1x1: int,
+    ch3x3_reduce: int,
+    ch3x3: int,
+    ch5x5_reduce: int,
+    ch5x5: int,
+    pool_proj: int,
+    batch_norm: bool = False,
+) -> Concat:
+    """The Inception module with dimension reductions (Figure 2(b)); one row of Table 1.
+
+    The 1x1 convolutions in front of the 3x3 and 5x5 ones shrink the channels
+    they see, which keeps the expensive convolutions cheap; the pooling branch
+    gets a 1x1 projection so that it does not pass all input channels on.
+    """
+    conv = partial(conv_bn_relu, batch_norm=batch_norm)
+    return Concat(
+        conv(in_channels, ch1x1, 1),
+        nn.Sequential(conv(in_channels, ch3x3_reduce, 1), conv(ch3x3_reduce, ch3x3, 3)),
+        nn.Sequential(conv(in_channels, ch5x5_reduce, 1), conv(ch5x5_reduce, ch5x5, 5)),
+        nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1), conv(in_channels, pool_proj, 1)),
+    )
+
+
+class AuxClassifier(nn.Module):
+    """An auxiliary classifier (Section 5) on a 14x14 grid (16x16 for CIFAR)."""
+
+    def __init__(self, in_channels: int, num_classes: int, batch_norm: bool = False, dropout: float = 0.7) -> None:
+        super().__init__()
+        self.pool = nn.AvgPool2d(5, stride=3)  # N x C x 4 x 4
+        self.conv = conv_bn_relu(in_channels, 128, 1, batch_norm=batch_norm)  # N x 128 x 4 x 4
+        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(128 * 4 * 4, 1024), nn.ReLU(inplace=True))  # N x 1024
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(1024, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.dropout(self.fc(self.conv(self.pool(x)))))
+
+
+class GoogLeNet(nn.Module):
+    """GoogLeNet (``small_input=False``: Table 1 at 224x224) or its CIFAR adaptation (``small_input=True``: 32x32).
+
+    Options: ``aux_logits`` builds the two auxiliary classifiers (returned in
+    training mode only), ``batch_norm`` adds BatchNorm after every convolution,
+    ``dropout`` is the main classifier's (40%) and ``aux_dropout`` the
+    auxiliary ones' (70%).
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        aux_logits: bool = True,
+        small_input: bool = False,
+        batch_norm: bool = False,
+        dropout: float = 0.4,
+        aux_dropout: float = 0.7,
+    ) -> None:
+        super().__init__()
+        conv = partial(conv_bn_relu, batch_norm=batch_norm)
+        if small_input:
+            self.stem: nn.Module = conv(in_channels, 192, 3)  # N x 192 x 32 x 32
+        else:
+            self.stem = nn.Sequential(
+                conv(in_channels, 64, 7, stride=2),  # conv1: N x 64 x 112 x 112
+                max_pool(),  # N x 64 x 56 x 56
+                caffe_lrn(),
+                conv(64, 64, 1),  # conv2's "3x3 reduce": N x 64 x 56 x 56
+                conv(64, 192, 3),  # conv2: N x 192 x 56 x 56
+                caffe_lrn(),
+                max_pool(),  # N x 192 x 28 x 28
+            )  # fmt: skip
+        self.inception = nn.ModuleDict()
+        self.aux = nn.ModuleDict()
+        channels = 192
+        for name, widths in INCEPTION_MODULES.items():
+            self.inception[name] = inception(channels, *widths, batch_norm=batch_norm)
+            ch1x1, _, ch3x3, _, ch5x5, pool_proj = widths
+            channels = ch1x1 + ch3x3 + ch5x5 + pool_proj
+            if aux_logits and name in AUX_AFTER:
+                self.aux[name] = AuxClassifier(channels, num_classes, batch_norm, aux_dropout)
+        self.pool = max_pool()  # before 4a and 5a
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout))  # N x 1024
+        self.classifier = nn.Linear(channels, num_classes)
+        self.in_channels = in_channels
+        self.input_size = 32 if small_input else 224
+        self.name = "googlenet_cifar" if small_input else "googlenet"
+
+    def _forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The last Inception module's output, and the auxiliary logits (in training mode only, else [])."""
+        expect_input(x, self.name, self.in_channels, size=self.input_size)
+        aux_logits: list[torch.Tensor] = []
+        x = self.stem(x)  # N x 192 x 28 x 28 (32 x 32 for CIFAR)
+        for name, module in self.inception.items():
+            if name in POOL_BEFORE:
+                x = self.pool(x)
+            x = module(x)  # sizes in INCEPTION_MODULES
+            if self.training and name in self.aux:
+                aux_logits.append(self.aux[name](x))
+        return x, aux_logits  # N x 1024 x 7 x 7 (8 x 8 for CIFAR)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self._forward_features(x)[0]
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.head(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        features, aux_logits = self._forward_features(x)
+        logits = self.forward_head(features)
+        return (logits, *aux_logits) if aux_logits else logits
+
+
+@register(
+    input_size=(3, 224, 224),
+    reference=Reference(
+        "Szegedy et al. 2014, Table 1: the params column summed (K = 1024 weights)",
+        params=round(1024 * sum(TABLE1_PARAMS_K.values())),
+        rounded_to=1024,
+        difference=6_417_435,
+        why="the two auxiliary classifiers (6,379,728; Table 1 leaves them out), the biases (8,280; Table 1 counts "
+        "weights only) and the rows of Table 1 whose params disagree with the table's own filter counts (+29,427 net: "
+        "conv1 2.7K for 9,408 weights, 4c 463K for 509,440, 5a 1072K for 1,042,432, ...); "
+        "googlenet(aux_logits=False) has 6,998,552",
+    ),
+)
+def googlenet(num_classes: int = 1000, **kwargs) -> GoogLeNet:
+    """GoogLeNet as in Table 1 of Szegedy et al. 2014 (224x224, real 5x5 branches, LRN, no BatchNorm)."""
+    return GoogLeNet(num_classes, **kwargs)
+
+
+@register(input_size=(3, 32, 32), num_classes=10)
+def googlenet_cifar(num_classes: int = 10, aux_logits: bool = False, **kwargs) -> GoogLeNet:
+    """GoogLeNet's nine Inception modules behind a 3x3 conv stem for 32x32 images; aux classifiers off."""
+    return GoogLeNet(num_classes, aux_logits=aux_logits, small_input=True, **kwargs)

@@ -60,3 +60,15 @@ def conv_bn_relu(
         layers.append(nn.BatchNorm2d(out_channels))
     layers.append(nn.ReLU(inplace=True))
     return nn.Sequential(*layers)
+
+
+def local_response_norm(size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 2.0) -> nn.LocalResponseNorm:
+    """Local response normalisation with the constants as Krizhevsky et al. 2012 (Sec. 3.3) write them.
+
+    b_i = a_i / (k + alpha * sum_j a_j^2)^beta, the sum over the ``size`` maps
+    centred on map i. PyTorch's ``nn.LocalResponseNorm`` (like Caffe's LRN)
+    divides its alpha by ``size``, so it gets ``alpha * size`` here. The
+    defaults are AlexNet's (k=2, n=5, alpha=1e-4, beta=0.75), which VGG's
+    A-LRN and ZFNet reuse.
+    """
+    return nn.LocalResponseNorm(size, alpha=alpha * size, beta=beta, k=k)

@@ -1,0 +1,142 @@
+"""Network in Network (Lin et al. 2014): map sizes, parameter counts, no fully connected layers, the fc head option."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from cnnbook import models
+from cnnbook.summary import count_params
+
+
+def stage_shapes(name: str, **kwargs) -> dict[str, tuple[int, ...]]:
+    """(C, H, W) after every named stage of ``features``, computed on the meta device."""
+    with torch.device("meta"):
+        model = models.create(name, **kwargs)
+        x = torch.empty(2, *models.spec(name).input_size)
+    shapes = {}
+    for stage, module in model.features.named_children():
+        x = module(x)
+        shapes[stage] = tuple(x.shape[1:])
+    return shapes
+
+
+def test_nin_cifar_maps_32_16_8():
+    assert stage_shapes("nin_cifar") == {
+        "mlpconv1": (96, 32, 32), "pool1": (96, 16, 16), "drop1": (96, 16, 16),
+        "mlpconv2": (192, 16, 16), "pool2": (192, 8, 8), "drop2": (192, 8, 8),
+        "mlpconv3": (10, 8, 8),  # one map per class
+    }  # fmt: skip
+
+
+def test_nin_imagenet_maps_54_27_13_6():
+    assert stage_shapes("nin") == {
+        "mlpconv1": (96, 54, 54), "pool1": (96, 27, 27),
+        "mlpconv2": (256, 27, 27), "pool2": (256, 13, 13),
+        "mlpconv3": (384, 13, 13), "pool3": (384, 6, 6), "drop3": (384, 6, 6),
+        "mlpconv4": (1000, 6, 6),
+    }  # fmt: skip
+
+
+def conv(k: int, c_in: int, c_out: int) -> int:
+    return k * k * c_in * c_out + c_out
+
+
+def mlpconv(k: int, c_in: int, c1: int, c2: int, c3: int) -> int:
+    """A k x k convolution and two 1x1 convolutions."""
+    return conv(k, c_in, c1) + conv(1, c1, c2) + conv(1, c2, c3)
+
+
+# The released models' layers: the reference counts are these sums.
+COUNTS = {
+    "nin_cifar": mlpconv(5, 3, 192, 160, 96) + mlpconv(5, 96, 192, 192, 192) + mlpconv(3, 192, 192, 192, 10),
+    "nin": mlpconv(11, 3, 96, 96, 96) + mlpconv(5, 96, 256, 256, 256) + mlpconv(3, 256, 384, 384, 384)
+    + mlpconv(3, 384, 1024, 1024, 1000),
+}
+
+
+@pytest.mark.parametrize("name", list(COUNTS))
+def test_parameter_counts(name):
+    with torch.device("meta"):
+        model = models.create(name)
+    reference = models.spec(name).reference
+    assert count_params(model) == COUNTS[name] == reference.count() + reference.difference
+    assert COUNTS == {"nin_cifar": 966_986, "nin": 7_595_176}
+
+
+@pytest.mark.parametrize("name", list(COUNTS))
+def test_no_fully_connected_layers(name):
+    with torch.device("meta"):
+        model = models.create(name)
+    assert not any(isinstance(m, nn.Linear) for m in model.modules())
+    assert count_params(model.head) == 0  # global average pooling has nothing to learn
+
+
+def test_scores_are_the_averaged_maps():
+    """Global average pooling: the score of class c is the mean of the last layer's map c (Sec. 3.2)."""
+    torch.manual_seed(0)
+    model = models.create("nin_cifar").eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        maps = model.forward_features(x)
+        scores = model(x)
+    torch.testing.assert_close(scores, maps.mean(dim=(2, 3)))
+    assert (scores >= 0).all()  # a ReLU follows the last 1x1 convolution, as in the released models
+
+
+@pytest.mark.parametrize("name", list(COUNTS))
+def test_forward_and_backward(name):
+    torch.manual_seed(0)
+    spec = models.spec(name)
+    model = models.create(name)
+    logits = model(torch.randn(2, *spec.input_size))
+    assert logits.shape == (2, spec.num_classes)
+    logits.logsumexp(1).sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+    assert model.features.mlpconv1[0].weight.grad.abs().sum() > 0, "no gradient reaches the first convolution"
+
+
+def test_fc_head_replaces_global_average_pooling():
+    """Table 4's alternative: the last 1x1 convolution keeps 192 maps, and a linear layer reads all 192 x 8 x 8."""
+    gap = models.create("nin_cifar")
+    fc = models.create("nin_cifar", head="fc", fc_dropout=0.5)
+    linear = [m for m in fc.modules() if isinstance(m, nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linear] == [(192 * 8 * 8, 10)]
+    assert any(isinstance(m, nn.Dropout) and m.p == 0.5 for m in fc.head)
+    assert count_params(fc) == count_params(gap) - conv(1, 192, 10) + conv(1, 192, 192) + (192 * 64 * 10 + 10)
+    assert fc(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    with pytest.raises(ValueError, match="32x32"):
+        fc(torch.randn(1, 3, 40, 40))  # the linear layer fixes the input size
+
+
+@pytest.mark.parametrize("name, smallest", [("nin_cifar", 4), ("nin", 39)])
+def test_global_pooling_takes_any_size_from_the_smallest(name, smallest):
+    with torch.device("meta"):
+        model = models.create(name)
+        classes = models.spec(name).num_classes
+        for size in (smallest, smallest + 5):
+            assert model(torch.empty(1, 3, size, size)).shape == (1, classes)
+        with pytest.raises(ValueError, match=f"at least {smallest}x{smallest}"):
+            model(torch.empty(1, 3, smallest - 1, smallest - 1))
+
+
+def test_smallest_size_is_really_the_smallest():
+    """One pixel less and the pooling layers themselves would fail: min_size is not too cautious."""
+    for name, smallest in (("nin_cifar", 4), ("nin", 39)):
+        with torch.device("meta"):
+            model = models.create(name)
+            with pytest.raises(RuntimeError):
+                model.features(torch.empty(1, 3, smallest - 1, smallest - 1))
+
+
+@pytest.mark.parametrize("shape, message", [((1, 1, 32, 32), "3 input channel"), ((3, 32, 32), "batch")])
+def test_wrong_input_raises_a_clear_error(shape, message):
+    model = models.create("nin_cifar")
+    with pytest.raises(ValueError, match=message):
+        model(torch.zeros(shape))
+
+
+def test_unknown_head_raises_a_clear_error():
+    with pytest.raises(ValueError, match="head='linear' is not one of"):
+        models.create("nin_cifar", head="linear")

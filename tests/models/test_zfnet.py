@@ -1,0 +1,148 @@
+"""ZFNet (Zeiler & Fergus 2014): Fig. 3's map sizes, its parameter count, the pooling switches, filter RMS clipping."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cnnbook import models
+from cnnbook.summary import count_params
+
+
+def map_sizes(name: str) -> list[tuple[int, ...]]:
+    """(C, H, W) after every convolution and every pooling, in order, computed on the meta device."""
+    with torch.device("meta"):
+        model = models.create(name)
+        x = torch.empty(2, *models.spec(name).input_size)
+    sizes = []
+    for layer in model.features:
+        for module in layer:
+            x = module(x)
+            if isinstance(module, (nn.Conv2d, nn.MaxPool2d)):
+                sizes.append(tuple(x.shape[1:]))
+    return sizes
+
+
+def test_zfnet_maps_are_those_of_fig3():
+    """Layer 1: 110 then 55 after pooling; layer 2: 26 then 13; layers 3-5: 13; pooled: 6."""
+    assert map_sizes("zfnet") == [
+        (96, 110, 110), (96, 55, 55),  # layer 1: conv, pool
+        (256, 26, 26), (256, 13, 13),  # layer 2: conv, pool
+        (384, 13, 13), (384, 13, 13), (256, 13, 13), (256, 6, 6),  # layers 3, 4, 5 and the last pooling
+    ]  # fmt: skip
+
+
+def test_zfnet_cifar_maps_32_16_8_4():
+    assert map_sizes("zfnet_cifar") == [
+        (48, 32, 32), (48, 16, 16), (128, 16, 16), (128, 8, 8), (192, 8, 8), (192, 8, 8), (128, 8, 8), (128, 4, 4)
+    ]
+
+
+def conv(k: int, c_in: int, c_out: int) -> int:
+    return k * k * c_in * c_out + c_out
+
+
+def fc(n_in: int, n_out: int) -> int:
+    return n_in * n_out + n_out
+
+
+def test_zfnet_parameters_from_fig3():
+    """No count is published; Fig. 3's layers give 62,357,608 (all connections dense, on one GPU)."""
+    layers = [
+        conv(7, 3, 96), conv(5, 96, 256), conv(3, 256, 384), conv(3, 384, 384), conv(3, 384, 256),
+        fc(256 * 6 * 6, 4096), fc(4096, 4096), fc(4096, 1000),
+    ]  # fmt: skip
+    assert layers == [14_208, 614_656, 885_120, 1_327_488, 884_992, 37_752_832, 16_781_312, 4_097_000]
+    with torch.device("meta"):
+        model = models.create("zfnet")
+    per_layer = [count_params(m) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    assert per_layer == layers
+    reference = models.spec("zfnet").reference
+    assert count_params(model) == sum(layers) == reference.count() + reference.difference == 62_357_608
+
+
+def test_zfnet_cifar_parameters():
+    with torch.device("meta"):
+        model = models.create("zfnet_cifar")
+    layers = [conv(3, 3, 48), conv(5, 48, 128), conv(3, 128, 192), conv(3, 192, 192), conv(3, 192, 128),
+              fc(128 * 4 * 4, 512), fc(512, 512), fc(512, 10)]  # fmt: skip
+    assert count_params(model) == sum(layers)
+
+
+def test_switches_record_where_each_maximum_came_from():
+    torch.manual_seed(0)
+    model = models.create("zfnet_cifar").eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        outputs, switches = model.forward_with_switches(x)
+        shapes = [tuple(o.shape[1:]) for o in outputs]
+        assert shapes == [(48, 16, 16), (128, 8, 8), (192, 8, 8), (192, 8, 8), (128, 4, 4)]
+        torch.testing.assert_close(outputs[-1], model.forward_features(x))  # the same network as forward
+        assert list(switches) == ["layer1", "layer2", "layer5"]
+
+        # Layer 1 by hand up to its pooling: the switches point at the maxima of the rectified maps.
+        conv1, relu, pool, norm = model.features.layer1
+        rectified = relu(conv1(x))
+        s = switches["layer1"]
+        assert s.input_size == rectified.shape[-2:]
+        pooled = pool(rectified)
+        picked = rectified.flatten(2).gather(2, s.indices.flatten(2)).view_as(pooled)
+        torch.testing.assert_close(picked, pooled)
+        torch.testing.assert_close(norm(pooled), outputs[0])
+
+        # Unpooling with the switches puts each maximum back where it was; pooling again recovers the map.
+        unpooled = F.max_unpool2d(pooled, s.indices, 3, 2, output_size=s.input_size)
+        assert unpooled.shape == rectified.shape
+        torch.testing.assert_close(pool(unpooled), pooled)
+
+
+def test_clip_filter_rms_renormalises_only_large_filters():
+    model = models.create("zfnet_cifar")
+    conv1 = model.convs()[0]
+    with torch.no_grad():
+        conv1.weight.normal_(0.0, 0.01)
+        conv1.weight[:5] *= 100  # five filters with RMS about 1
+    before = conv1.weight.detach().clone()
+    model.clip_filter_rms_(radius=0.1)
+    rms = conv1.weight.pow(2).mean(dim=(1, 2, 3)).sqrt()
+    torch.testing.assert_close(rms[:5], torch.full((5,), 0.1))
+    torch.testing.assert_close(conv1.weight[5:], before[5:])  # small filters untouched
+    # Directions are kept: each large filter is only scaled.
+    torch.testing.assert_close(F.normalize(conv1.weight[:5].flatten(1)), F.normalize(before[:5].flatten(1)))
+
+
+@pytest.mark.parametrize("name", ["zfnet", "zfnet_cifar"])
+def test_forward_and_backward(name):
+    torch.manual_seed(0)
+    spec = models.spec(name)
+    model = models.create(name)
+    logits = model(torch.randn(2, *spec.input_size))
+    assert logits.shape == (2, spec.num_classes)
+    logits.logsumexp(1).sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+    assert model.convs()[0].weight.grad.abs().sum() > 0, "no gradient reaches layer 1"
+
+
+def test_paper_initialisation():
+    torch.manual_seed(0)
+    model = models.create("zfnet")
+    assert all(torch.all(m.bias == 0) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
+    assert abs(model.classifier.fc6.weight.std().item() - 0.01) < 1e-4
+
+
+@pytest.mark.parametrize(
+    "name, shape, message",
+    [
+        ("zfnet", (1, 3, 227, 227), "224x224"),
+        ("zfnet", (1, 1, 224, 224), "3 input channel"),
+        ("zfnet_cifar", (3, 32, 32), "batch"),
+    ],
+)
+def test_wrong_input_raises_a_clear_error(name, shape, message):
+    with torch.device("meta"):
+        model = models.create(name)
+        for run in (model, model.forward_with_switches):
+            with pytest.raises(ValueError, match=message):
+                run(torch.zeros(shape))
