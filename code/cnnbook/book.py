@@ -25,8 +25,16 @@ def glue(name: str, value: Any, display: bool = False) -> Any:
     except ImportError:
         print(f"{name} = {value}")
     else:
-        myst_glue(name, value, display=display)
+        # A string's repr has quotes, and {glue:text} shows the repr: glue the bare text.
+        myst_glue(name, _Text(value) if isinstance(value, str) else value, display=display)
     return value
+
+
+class _Text(str):
+    """A string whose repr is itself, so that glued text reads without quotes."""
+
+    def __repr__(self) -> str:
+        return str(self)
 
 
 def check_learned(metric: float, profile: Profile, *, smoke: float, cpu: float, full: float, what: str) -> None:

@@ -1,1 +1,114 @@
-"""(to be written: the stochastic_depth family of the zoo)."""
+"""Stochastic depth: residual blocks skipped at random during training.
+
+Paper: G. Huang, Y. Sun, Z. Liu, D. Sedra, K. Q. Weinberger, "Deep Networks
+with Stochastic Depth", ECCV 2016.
+
+In training, block l keeps its residual branch with probability p_l (a
+Bernoulli variable b_l) and is otherwise only its shortcut (Eq. 2):
+
+    H_l = ReLU(b_l f_l(H_{l-1}) + id(H_{l-1}))
+
+- One draw per block per mini-batch (Sec. 3): the whole batch skips the same
+  blocks, and a skipped branch is not computed at all, which is where the
+  paper's shorter training time comes from.
+- The survival probabilities fall linearly with depth (Eq. 4, "linear decay
+  rule"), p_l = 1 - l/L (1 - p_L), from nearly 1 at the first block to p_L =
+  0.5 at the last (:func:`linear_decay`).
+- At test time every block is kept and its branch is scaled by p_l, its
+  expected share in training (Eq. 5): H_l = ReLU(p_l f_l(H_{l-1}) + H_{l-1}).
+
+``resnet110_stochastic_depth`` is the paper's CIFAR-10 network: ResNet-110 of
+He et al. 2016a (54 basic blocks, shortcut option A) with p_L = 0.5. It has
+exactly ResNet-110's parameters. The dropping lives in :class:`StochasticDepth`;
+``resnet.py`` threads a survival probability to every block through its one
+stage builder, so any network of the residual families takes ``p_last``, e.g.
+``create("preact_resnet164", p_last=0.5)``.
+
+Where this code departs from the paper, or chooses where it is silent:
+- Every block can be dropped, the downsampling ones too: a dropped
+  downsampling block is its shortcut alone (subsampled and zero-padded).
+- ``drop_mode="row"`` draws one Bernoulli variable per sample instead (timm's
+  ``DropPath``, torchvision's ``stochastic_depth(mode="row")``); it cannot skip
+  computing the branch. The default ``"batch"`` is the paper's.
+- Unlike timm's ``DropPath``, which divides kept branches by p_l during
+  training and leaves them alone at test time (as "inverted" dropout), we
+  scale at test time as the paper does. Both have the same expectation.
+- "The test output is the expectation of training": scaling the branch makes
+  each block's *sum* ``id + p_l f_l`` the expectation of ``id + b_l f_l``. The
+  network's test output equals the expectation of its training outputs
+  exactly when everything after each addition is affine in it (for example
+  BatchNorm in eval mode and no ReLU: the output is then multilinear in the
+  independent b_l); with a ReLU after the addition (original units) or inside
+  later branches it is the same mean-field approximation as dropout's.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from . import Reference, register
+
+DROP_MODES = ("batch", "row")
+
+
+def linear_decay(num_blocks: int, p_last: float = 0.5) -> list[float]:
+    """Survival probabilities p_l = 1 - l/L (1 - p_last) of blocks l = 1..L (Eq. 4); the last is ``p_last``."""
+    if not 0.0 < p_last <= 1.0:
+        raise ValueError(f"p_last={p_last} is not a probability in (0, 1]; the paper uses 0.5, 1 turns dropping off")
+    return [1.0 - l / num_blocks * (1.0 - p_last) for l in range(1, num_blocks + 1)]
+
+
+class StochasticDepth(nn.Module):
+    """Keeps a residual branch with probability ``survival_prob`` in training; scales it by it at test time.
+
+    Called as ``drop(branch, x)`` rather than on the branch's output so that a
+    dropped branch is not computed. ``mode="batch"`` (the paper) draws once per
+    call for the whole mini-batch; ``mode="row"`` once per sample. With
+    ``survival_prob=1`` it simply returns ``branch(x)``.
+    """
+
+    def __init__(self, survival_prob: float = 1.0, mode: str = "batch") -> None:
+        super().__init__()
+        if not 0.0 < survival_prob <= 1.0:
+            raise ValueError(f"survival_prob={survival_prob} is not a probability in (0, 1]")
+        if mode not in DROP_MODES:
+            raise ValueError(f"drop_mode={mode!r}: use 'batch' (one draw per mini-batch, the paper) "
+                             "or 'row' (one per sample)")  # fmt: skip
+        self.survival_prob, self.mode = survival_prob, mode
+
+    def keep_branch(self) -> bool:
+        """One Bernoulli(p_l) draw for the whole mini-batch (from the CPU generator: no wait for a GPU)."""
+        return bool(torch.rand(()) < self.survival_prob)
+
+    def forward(self, branch: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        p = self.survival_prob
+        if p == 1.0:
+            return branch(x)
+        if not self.training:
+            return branch(x) * p  # Eq. 5: the branch's expected contribution
+        if self.mode == "batch":
+            # A dropped branch adds a zero scalar, which broadcasts to any shape: the unit is its shortcut alone.
+            return branch(x) if self.keep_branch() else x.new_zeros(())
+        keep = torch.rand(x.shape[0], 1, 1, 1, device=x.device) < p  # one draw per sample
+        return branch(x) * keep
+
+    def extra_repr(self) -> str:
+        return f"survival_prob={self.survival_prob:.4f}, mode={self.mode!r}"
+
+
+@register(
+    input_size=(3, 32, 32),
+    num_classes=10,
+    reference=Reference("He et al. 2016a, Table 6 (ResNet-110; dropping blocks adds no parameters)",
+                        params=1_700_000, rounded_to=100_000),
+)  # fmt: skip
+def resnet110_stochastic_depth(
+    num_classes: int = 10, p_last: float = 0.5, drop_mode: str = "batch", shortcut: str = "A", **options
+) -> nn.Module:
+    """ResNet-110 with stochastic depth, linear decay to ``p_last`` = 0.5 (Huang et al. 2016, Sec. 4)."""
+    # Imported here, not at the top: resnet.py imports StochasticDepth from this module.
+    from .resnet import cifar_resnet
+
+    return cifar_resnet(110, num_classes, "resnet110_stochastic_depth", p_last=p_last, drop_mode=drop_mode,
+                        shortcut=shortcut, **options)  # fmt: skip
