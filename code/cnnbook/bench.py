@@ -8,6 +8,8 @@ Commands:
   2 worker processes) against ``cnnbook.data.BatchLoader`` with ``Augment``
   (the whole training set in memory, whole batches augmented on the device),
   on the CIFAR-10 training images. Batches are only consumed (summed): no model.
+- ``models``: training throughput of our ResNet-18/50, DenseNet-121, VGG-16
+  and ResNeXt-50 against torchvision's (``cnnbook.bench_models``).
 - ``lenet``: training throughput of LeNet-5 (the paper's and the modern
   variant) on MNIST batches: forward, backward and an SGD step, in images/s,
   with and without channels_last.
@@ -19,6 +21,7 @@ and a ``_run_<command>`` that prints them; ``main`` dispatches.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Iterable, Sequence
 
@@ -27,7 +30,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from . import data
+from . import bench_models, data
 from .profiles import default_device
 
 
@@ -197,6 +200,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     lenet.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     lenet.set_defaults(run=_run_lenet)
 
+    # Listed here for --help; its options are parsed by cnnbook.bench_models itself.
+    commands.add_parser("models", add_help=False, help="our models against torchvision's: models --help")
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["models"]:
+        return bench_models.main(argv[1:])
     args = parser.parse_args(argv)
     return args.run(args)
 
