@@ -62,6 +62,8 @@ def test_forward_and_backward_on_a_small_batch(name):
     loss = sum(o.float().logsumexp(1).mean() for o in (out if isinstance(out, (tuple, list)) else [out]))
     loss.backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad]
+    if "stochastic_depth" in name:  # a block dropped for this batch gets no gradient, by design
+        grads = [g for g in grads if g is not None]
     assert grads and all(g is not None and torch.isfinite(g).all() for g in grads)
     model.zero_grad(set_to_none=True)
     model.eval()

@@ -38,6 +38,8 @@ def count_params(model: nn.Module, trainable_only: bool = True) -> int:
 
 def _layer_macs(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> int:
     """Multiply-adds of one call of a convolution or linear layer, from its output's size."""
+    if hasattr(module, "multiply_adds"):  # a layer of the zoo that knows its own cost
+        return module.multiply_adds(inputs, output)
     if isinstance(module, nn.modules.conv._ConvNd) and not module.transposed:
         # Each output element is a dot product over in_channels/groups maps times the kernel window.
         kernel = module.weight[0].numel()  # (in_channels / groups) * kh * kw
@@ -57,7 +59,9 @@ def count_macs(model: nn.Module, input_size: tuple[int, int, int], *, device: to
 
     Counted with forward hooks on ``nn.Conv1d/2d/3d`` (grouped and depthwise
     ones too: output elements x in_channels/groups x kernel area),
-    ``nn.ConvTranspose*d`` and ``nn.Linear``; every other layer (BatchNorm,
+    ``nn.ConvTranspose*d``, ``nn.Linear``, and any module with a method
+    ``multiply_adds(inputs, output) -> int`` (such as LeNet-5's partially
+    connected C3, which counts only its table's kernels); every other layer (BatchNorm,
     pooling, activations, LeNet-5's subsampling and RBF output, functional
     calls such as ``F.conv2d`` in a ``forward``) counts zero. A layer called
     twice counts twice. The model runs in eval mode (so auxiliary heads that
@@ -77,7 +81,11 @@ def count_macs(model: nn.Module, input_size: tuple[int, int, int], *, device: to
         total += _layer_macs(module, inputs, output)
 
     counted = (nn.modules.conv._ConvNd, nn.Linear)
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, counted)]
+    handles = [
+        m.register_forward_hook(hook)
+        for m in model.modules()
+        if isinstance(m, counted) or hasattr(m, "multiply_adds")
+    ]
     was_training = model.training
     try:
         model.eval()

@@ -122,6 +122,11 @@ class PartialConv2d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return nn.functional.conv2d(x, self.full_weight(), self.bias)
 
+    def multiply_adds(self, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> int:
+        """The paper's count: only the table's kernels, at every output position (see ``cnnbook.summary``)."""
+        positions = output.numel() // self.out_channels
+        return positions * self.weight.numel()
+
 
 class EuclideanRBF(nn.Module):
     """Output layer: y_i = sum_j (x_j - w_ij)^2 against fixed centres w_i; returns -y as logits."""
