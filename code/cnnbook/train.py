@@ -306,8 +306,9 @@ def fit(model: nn.Module, data: Any, config: TrainConfig, *, loss_fn: nn.Module 
         history.records.append(record)
         if config.checkpoint:
             save_checkpoint(config.checkpoint, _state(epoch + 1, fingerprint, parts, history))
+        # Short enough for a page of the book; the learning rate is in the history.
         print(f"{title}  train loss {record['train_loss']:.3f} acc {record['train_acc']:.1%}  "
-              f"val loss {val_loss:.3f} acc {val_acc:.1%}  lr {lr:.3g}  {record['seconds']:.1f} s")  # fmt: skip
+              f"val loss {val_loss:.3f} acc {val_acc:.1%}  {record['seconds']:.1f} s")  # fmt: skip
     return history
 
 

@@ -75,7 +75,7 @@ class ScaledTanh(nn.Module):
 
 
 class Subsampling(nn.Module):
-    """S2/S4: each map's 2x2 sums, times a trainable coefficient, plus a trainable bias (2 parameters a map)."""
+    """S2/S4: each map's 2x2 sums, times a trainable coefficient, plus a trainable bias."""
 
     def __init__(self, channels: int) -> None:
         super().__init__()
@@ -104,26 +104,29 @@ class PartialConv2d(nn.Module):
         self.in_channels = max(i for inputs in table for i in inputs) + 1
         self.out_channels = len(table)
         pairs = [(j, i) for j, inputs in enumerate(table) for i in inputs]
-        # PyTorch's default initialisation, uniform in +-1/sqrt(fan-in), with each map's true fan-in.
-        kernel_fan_in = torch.tensor([len(table[j]) * kernel_size**2 for j, _ in pairs])
-        map_fan_in = torch.tensor([len(inputs) * kernel_size**2 for inputs in table])
-        uniform = lambda *shape: torch.rand(*shape) * 2 - 1  # noqa: E731
-        self.weight = nn.Parameter(uniform(len(pairs), kernel_size, kernel_size) / kernel_fan_in.sqrt().view(-1, 1, 1))
-        self.bias = nn.Parameter(uniform(len(table)) / map_fan_in.sqrt())
+        # PyTorch's default initialisation, uniform in +-1/sqrt(fan-in), with each
+        # output map's true fan-in (its inputs times the kernel area).
+        fan_in = torch.tensor([len(inputs) * kernel_size**2 for inputs in table])
+        bound = 1 / fan_in.sqrt()
+        weight = torch.rand(len(pairs), kernel_size, kernel_size) * 2 - 1
+        self.weight = nn.Parameter(weight * bound[[j for j, _ in pairs]].view(-1, 1, 1))
+        self.bias = nn.Parameter((torch.rand(len(table)) * 2 - 1) * bound)
         # Where each kernel goes in the flattened out x in grid.
-        self.register_buffer("slot", torch.tensor([j * self.in_channels + i for j, i in pairs]), persistent=False)
+        slot = torch.tensor([j * self.in_channels + i for j, i in pairs])
+        self.register_buffer("slot", slot, persistent=False)
 
     def full_weight(self) -> torch.Tensor:
         """The out x in x k x k weight of the equivalent full convolution (zeros off the table)."""
         k = self.weight.shape[-1]
-        grid = self.weight.new_zeros(self.out_channels * self.in_channels, k, k).index_copy(0, self.slot, self.weight)
+        grid = self.weight.new_zeros(self.out_channels * self.in_channels, k, k)
+        grid = grid.index_copy(0, self.slot, self.weight)
         return grid.view(self.out_channels, self.in_channels, k, k)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return nn.functional.conv2d(x, self.full_weight(), self.bias)
 
     def multiply_adds(self, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> int:
-        """The paper's count: only the table's kernels, at every output position (see ``cnnbook.summary``)."""
+        """Only the table's kernels count, at every output position (``cnnbook.summary``)."""
         positions = output.numel() // self.out_channels
         return positions * self.weight.numel()
 
@@ -134,11 +137,12 @@ class EuclideanRBF(nn.Module):
     def __init__(self, in_features: int, num_classes: int) -> None:
         super().__init__()
         if num_classes == 10 and in_features == 84:
-            rows = [bitmap.split("|") for bitmap in DIGIT_BITMAPS]
-            centres = torch.tensor([[1.0 if ch == "#" else -1.0 for row in r for ch in row] for r in rows])
+            pixels = [bitmap.replace("|", "") for bitmap in DIGIT_BITMAPS]
+            centres = torch.tensor([[1.0 if p == "#" else -1.0 for p in digit] for digit in pixels])
         else:
             generator = torch.Generator().manual_seed(0)
-            centres = torch.randint(0, 2, (num_classes, in_features), generator=generator).float() * 2 - 1
+            bits = torch.randint(0, 2, (num_classes, in_features), generator=generator)
+            centres = bits.float() * 2 - 1
         self.register_buffer("centres", centres)  # a buffer: fixed by hand, not trained
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -146,7 +150,7 @@ class EuclideanRBF(nn.Module):
 
 
 class LeNet5(nn.Module):
-    """LeNet-5; the defaults are the 1998 paper, each option swaps one part for its modern successor.
+    """LeNet-5: the defaults are the 1998 paper; each option swaps one part for its successor.
 
     ``activation``: "scaled_tanh" (paper) or "relu"; ``pooling``: "subsample"
     (paper: trainable 2x2 sums, then the activation) or "max" (2x2 max
@@ -165,25 +169,34 @@ class LeNet5(nn.Module):
         name: str = "lenet5",
     ) -> None:
         super().__init__()
-        choices = {"activation": ("scaled_tanh", "relu"), "pooling": ("subsample", "max"),
-                   "c3": ("partial", "full"), "output": ("rbf", "linear")}  # fmt: skip
-        for option, value in (("activation", activation), ("pooling", pooling), ("c3", c3), ("output", output)):
-            if value not in choices[option]:
-                raise ValueError(f"{option}={value!r} is not one of {choices[option]}")
+        for option, value, allowed in (
+            ("activation", activation, ("scaled_tanh", "relu")),
+            ("pooling", pooling, ("subsample", "max")),
+            ("c3", c3, ("partial", "full")),
+            ("output", output, ("rbf", "linear")),
+        ):
+            if value not in allowed:
+                raise ValueError(f"{option}={value!r} is not one of {allowed}")
         act: type[nn.Module] = ScaledTanh if activation == "scaled_tanh" else nn.ReLU
 
         def pool(channels: int) -> nn.Module:
-            return nn.MaxPool2d(2) if pooling == "max" else nn.Sequential(Subsampling(channels), act())
+            if pooling == "max":
+                return nn.MaxPool2d(2)
+            return nn.Sequential(Subsampling(channels), act())
 
+        c3_layer = PartialConv2d(C3_TABLE, 5) if c3 == "partial" else nn.Conv2d(6, 16, 5)
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, 6, 5), act(),  # C1: N x 6 x 28 x 28
-            pool(6),  # S2: N x 6 x 14 x 14
-            PartialConv2d(C3_TABLE, 5) if c3 == "partial" else nn.Conv2d(6, 16, 5), act(),  # C3: N x 16 x 10 x 10
-            pool(16),  # S4: N x 16 x 5 x 5
-            nn.Conv2d(16, 120, 5), act(),  # C5: N x 120 x 1 x 1
+            pool(6),                              # S2: N x 6 x 14 x 14
+            c3_layer, act(),                      # C3: N x 16 x 10 x 10
+            pool(16),                             # S4: N x 16 x 5 x 5
+            nn.Conv2d(16, 120, 5), act(),         # C5: N x 120 x 1 x 1
         )  # fmt: skip
         self.f6 = nn.Sequential(nn.Flatten(), nn.Linear(120, 84), act())  # N x 84
-        self.output = EuclideanRBF(84, num_classes) if output == "rbf" else nn.Linear(84, num_classes)
+        if output == "rbf":
+            self.output = EuclideanRBF(84, num_classes)
+        else:
+            self.output = nn.Linear(84, num_classes)
         self.in_channels = in_channels
         self.name = name
 
