@@ -443,3 +443,48 @@ def test_bench_pipeline_prints_a_table(shared, capsys):
     assert bench.main(["pipeline", "--images", "512", "--batch-size", "128", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "DataLoader" in out and "BatchLoader" in out and "speed-up" in out
+
+
+def test_pca_lighting_basis_is_the_rgb_covariance():
+    x = _random_images(50, size=6)
+    x[:, 1] = x[:, 0] // 2 + 20  # green follows red: one strong direction of colour
+    eigval, eigvec = data.pca_lighting_basis(x, chunk=7)  # chunks must not change the result
+    pixels = x.permute(1, 0, 2, 3).reshape(3, -1).double() / 255
+    covariance = torch.cov(pixels, correction=0).float()
+    assert torch.allclose(eigvec @ torch.diag(eigval) @ eigvec.T, covariance, atol=1e-6)
+    assert torch.allclose(eigvec.T @ eigvec, torch.eye(3), atol=1e-5)
+    assert eigval[0] >= eigval[1] >= eigval[2] >= 0
+    with pytest.raises(ValueError, match="uint8 RGB"):
+        data.pca_lighting_basis(x[:, :1])
+
+
+def test_pca_lighting_shifts_each_image_by_a_constant_colour():
+    x = _random_images(16, size=5)
+    eigval = torch.tensor([0.2, 0.02, 0.005])
+    eigvec = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(1)))[0]
+    basis = (tuple(eigval.tolist()), tuple(map(tuple, eigvec.tolist())))
+    augment = data.Augment(crop_padding=0, flip=False, pca_lighting=0.1, pca_basis=basis)
+    out = augment(x, torch.Generator().manual_seed(0))
+    shift = out - x.float()  # N x 3 x H x W
+    assert out.dtype == torch.float32
+    assert torch.allclose(shift, shift[:, :, :1, :1].expand_as(shift), atol=1e-4)  # one colour per image
+    # The same draws give the paper's formula: 255 * eigvec @ (alpha * eigval), alpha ~ N(0, 0.1^2).
+    alpha = torch.randn(16, 3, generator=torch.Generator().manual_seed(0)) * 0.1
+    expected = torch.stack([255 * eigvec @ (a * eigval) for a in alpha])
+    assert torch.allclose(shift[:, :, 0, 0], expected, atol=1e-3)
+    assert len({tuple(s.tolist()) for s in shift[:, :, 0, 0].round(decimals=3)}) == 16  # drawn per image
+    # pca_lighting=0 changes nothing, basis or not.
+    off = data.Augment(crop_padding=0, flip=False, pca_lighting=0.0, pca_basis=basis)
+    assert torch.equal(off(x, torch.Generator()), x)
+    with pytest.raises(ValueError, match="colour basis"):
+        data.Augment(crop_padding=0, flip=False, pca_lighting=0.1)(x, torch.Generator())
+
+
+def test_load_fills_in_the_pca_basis_from_the_training_split(shared):
+    bundle = data.load("cifar10", train_size=500, val_size=100, test_size=100, device="cpu",
+                       augment=data.Augment(pca_lighting=0.1))  # fmt: skip
+    eigval, eigvec = data.pca_lighting_basis(bundle.train.images)
+    assert torch.allclose(torch.tensor(bundle.train.augment.pca_basis[0]), eigval)
+    assert torch.allclose(torch.tensor(bundle.train.augment.pca_basis[1]).abs(), eigvec.abs())
+    x, _ = next(iter(bundle.train))
+    assert x.dtype == torch.float32 and torch.isfinite(x).all()

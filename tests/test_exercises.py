@@ -1,0 +1,185 @@
+"""The exercises' check functions accept a right answer and reject typical wrong ones."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cnnbook import exercises
+
+
+# ---------------------------------------------------------------- ZFNet: unpooling with switches
+
+
+def unpool_by_adding(signal: torch.Tensor, switches: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """A right answer, written independently of cnnbook.visualize: the gradient of max pooling is unpooling."""
+    n, c, h, w = signal.shape
+    x = torch.zeros(n, c, *size, requires_grad=True)
+    # Rebuild pooled values from the switches: y[k] = x.flat[switch[k]]; its gradient scatters the signal back, adding.
+    y = x.flatten(2).gather(2, switches.flatten(2))
+    (y * signal.flatten(2)).sum().backward()
+    return x.grad
+
+
+def test_check_unpool_accepts_the_gradient_of_max_pooling(capsys) -> None:
+    exercises.check_unpool(unpool_by_adding)
+    assert "Correct" in capsys.readouterr().out
+
+
+def test_check_unpool_rejects_max_unpool2d_which_overwrites_shared_switches() -> None:
+    def overwriting(signal, switches, size):
+        return F.max_unpool2d(signal, switches, kernel_size=3, stride=2, output_size=size)
+
+    with pytest.raises(AssertionError, match="must add up"):
+        exercises.check_unpool(overwriting)
+
+
+def test_check_unpool_rejects_a_wrong_shape() -> None:
+    with pytest.raises(AssertionError, match="shape"):
+        exercises.check_unpool(lambda signal, switches, size: signal)
+
+
+# ---------------------------------------------------------------- VGG: a Linear layer as a convolution
+
+
+def linear_to_conv(fc: torch.nn.Linear, in_channels: int, kernel_size: int) -> torch.nn.Conv2d:
+    """A right answer: the weight matrix viewed as out x C x k x k kernels."""
+    conv = torch.nn.Conv2d(in_channels, fc.out_features, kernel_size)
+    with torch.no_grad():
+        conv.weight.copy_(fc.weight.view(fc.out_features, in_channels, kernel_size, kernel_size))
+        conv.bias.copy_(fc.bias)
+    return conv
+
+
+def test_check_linear_to_conv_accepts_the_reshaped_weights(capsys) -> None:
+    exercises.check_linear_to_conv(linear_to_conv)
+    assert "Correct" in capsys.readouterr().out
+
+
+def test_check_linear_to_conv_rejects_channels_last_order() -> None:
+    def channels_last(fc, in_channels, kernel_size):  # reads the input as (row, column, channel): wrong for PyTorch
+        conv = linear_to_conv(fc, in_channels, kernel_size)
+        with torch.no_grad():
+            kernels = fc.weight.view(fc.out_features, kernel_size, kernel_size, in_channels).permute(0, 3, 1, 2)
+            conv.weight.copy_(kernels)
+        return conv
+
+    with pytest.raises(AssertionError, match="differ"):
+        exercises.check_linear_to_conv(channels_last)
+
+
+def test_check_linear_to_conv_rejects_a_lost_bias() -> None:
+    def no_bias(fc, in_channels, kernel_size):
+        conv = linear_to_conv(fc, in_channels, kernel_size)
+        torch.nn.init.zeros_(conv.bias)
+        return conv
+
+    with pytest.raises(AssertionError, match="differ"):
+        exercises.check_linear_to_conv(no_bias)
+
+
+def test_check_linear_to_conv_rejects_a_linear_layer() -> None:
+    with pytest.raises(AssertionError, match="nn.Conv2d"):
+        exercises.check_linear_to_conv(lambda fc, in_channels, kernel_size: fc)
+
+
+
+# ---------------------------------------------------------------- Network in Network: a per-pixel MLP as 1x1 convolutions
+
+
+def mlp_as_conv(mlp: torch.nn.Sequential) -> torch.nn.Sequential:
+    """A right answer: each Linear's C_out x C_in matrix becomes a C_out x C_in x 1 x 1 kernel."""
+    layers = []
+    for layer in mlp:
+        if isinstance(layer, torch.nn.Linear):
+            conv = torch.nn.Conv2d(layer.in_features, layer.out_features, 1, bias=layer.bias is not None)
+            with torch.no_grad():
+                conv.weight.copy_(layer.weight[:, :, None, None])
+                if layer.bias is not None:
+                    conv.bias.copy_(layer.bias)
+            layer = conv
+        layers.append(layer)
+    return torch.nn.Sequential(*layers)
+
+
+def test_check_mlp_as_conv_accepts_1x1_kernels(capsys) -> None:
+    exercises.check_mlp_as_conv(mlp_as_conv)
+    assert "Correct" in capsys.readouterr().out
+
+
+def test_check_mlp_as_conv_rejects_transposed_weights() -> None:
+    def transposed(mlp):
+        convs = mlp_as_conv(mlp)
+        with torch.no_grad():
+            for conv in convs:
+                if isinstance(conv, torch.nn.Conv2d) and conv.in_channels == conv.out_channels:
+                    conv.weight.copy_(conv.weight.transpose(0, 1).clone())
+        return convs
+
+    with pytest.raises(AssertionError, match="differ"):
+        exercises.check_mlp_as_conv(transposed)
+
+
+def test_check_mlp_as_conv_rejects_a_lost_bias() -> None:
+    def no_bias(mlp):
+        convs = mlp_as_conv(mlp)
+        for conv in convs:
+            if isinstance(conv, torch.nn.Conv2d) and conv.bias is not None:
+                torch.nn.init.zeros_(conv.bias)
+        return convs
+
+    with pytest.raises(AssertionError, match="differ"):
+        exercises.check_mlp_as_conv(no_bias)
+
+
+def test_check_mlp_as_conv_rejects_the_mlp_wrapped_in_permutes() -> None:
+    class Permuted(torch.nn.Module):  # right values, but still an MLP, not a convolution
+        def __init__(self, mlp):
+            super().__init__()
+            self.mlp = mlp
+
+        def forward(self, x):
+            return self.mlp(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+    with pytest.raises(AssertionError, match="nn.Linear"):
+        exercises.check_mlp_as_conv(Permuted)
+
+
+def test_check_mlp_as_conv_rejects_changing_the_mlp() -> None:
+    def in_place(mlp):
+        convs = mlp_as_conv(mlp)
+        torch.nn.init.zeros_(mlp[0].weight)
+        return convs
+
+    with pytest.raises(AssertionError, match="changed"):
+        exercises.check_mlp_as_conv(in_place)
+
+
+# ---------------------------------------------------------------- LeNet-5: the RBF output and C3's parameters
+
+
+def test_check_rbf_logits_accepts_minus_the_squared_distance(capsys) -> None:
+    exercises.check_rbf_logits(lambda f6, centres: -torch.cdist(f6, centres) ** 2)
+    assert "Correct" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "wrong, message",
+    [
+        (lambda f6, centres: torch.cdist(f6, centres) ** 2, "differ"),  # distances, not logits
+        (lambda f6, centres: -torch.cdist(f6, centres), "differ"),  # not squared
+        (lambda f6, centres: f6 @ centres.T, "differ"),
+        (lambda f6, centres: (f6 @ centres.T).tolist(), "torch.Tensor"),
+    ],
+)
+def test_check_rbf_logits_rejects_wrong_answers(wrong, message) -> None:
+    with pytest.raises(AssertionError, match=message):
+        exercises.check_rbf_logits(wrong)
+
+
+def test_check_partial_conv_params(capsys) -> None:
+    exercises.check_partial_conv_params(lambda table, k: sum(len(t) * k * k + 1 for t in table))
+    assert "1,516" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="expected 1516, got 1500"):
+        exercises.check_partial_conv_params(lambda table, k: sum(len(t) * k * k for t in table))  # no biases
