@@ -43,9 +43,10 @@ Where this code departs from the paper:
   ``vgg16_bn``).
 - Initialisation: He et al. 2015 (normal, fan-out) for convolutions and
   N(0, 0.01^2) for the fully connected layers, biases 0, as torchvision. The
-  paper trained A from N(0, 0.01^2) weights and started the deeper networks
-  from A's layers; He et al.'s rule was made for training such deep ReLU
-  networks from scratch.
+  paper (Sec. 3.1) drew A's weights from a normal distribution "with the zero
+  mean and 10^-2 variance" (a standard deviation of 0.1) and started the
+  deeper networks from A's layers; He et al.'s rule was made for training
+  such deep ReLU networks from scratch.
 - torchvision's adaptive average pooling before fc6 (which lets the fully
   connected head take any input size) is left out: the paper's head takes
   224x224 inputs; for other sizes use the fully convolutional form.
