@@ -28,8 +28,9 @@ if _SHARED_DATA.is_dir():
     os.environ.setdefault("CNNBOOK_DATA", str(_SHARED_DATA))
 # Decoded data sets are cached in the repository (git-ignored), never in the data root.
 os.environ.setdefault("CNNBOOK_CACHE", str(REPO / ".cache"))
-# No plot windows: figures are rendered to files and notebook outputs only.
-os.environ.setdefault("MPLBACKEND", "Agg")
+# No MPLBACKEND here: set to Agg it would also replace the notebook kernels' inline
+# backend, and the built pages would show "<Figure size ...>" instead of the figures.
+# Without a display, matplotlib chooses Agg in the test processes by itself.
 # One thread per process: the two pytest workers (and their notebook kernels) share two
 # cores, and oversubscribed OpenMP threads make torch many times slower, not faster.
 os.environ.setdefault("OMP_NUM_THREADS", "1")

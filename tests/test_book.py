@@ -128,6 +128,8 @@ def test_page_in_browser(doc: str, site: str, browser, repo_root: Path) -> None:
 
         broken = page.evaluate(IMAGES_NOT_LOADED)
         assert not broken, f"{doc}.html: these images did not load: {broken}"
+        # A figure whose image was not rendered (e.g. the kernel ran without the inline backend).
+        assert "<Figure size" not in page.inner_text("main"), f"{doc}.html shows a figure as text, not as an image"
 
         if (repo_root / f"{doc}.ipynb").is_file():
             links = page.locator('a[href^="https://colab.research.google.com"]')
