@@ -65,6 +65,7 @@ def test_forward_and_backward_on_a_small_batch(name):
     if "stochastic_depth" in name:  # a block dropped for this batch gets no gradient, by design
         grads = [g for g in grads if g is not None]
     assert grads and all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert grads[0].abs().sum() > 0, "no gradient reaches the first layer"
     model.zero_grad(set_to_none=True)
     model.eval()
     with torch.no_grad():

@@ -113,17 +113,6 @@ def test_clip_filter_rms_renormalises_only_large_filters():
     torch.testing.assert_close(F.normalize(conv1.weight[:5].flatten(1)), F.normalize(before[:5].flatten(1)))
 
 
-@pytest.mark.parametrize("name", ["zfnet", "zfnet_cifar"])
-def test_forward_and_backward(name):
-    torch.manual_seed(0)
-    spec = models.spec(name)
-    model = models.create(name)
-    logits = model(torch.randn(2, *spec.input_size))
-    assert logits.shape == (2, spec.num_classes)
-    logits.logsumexp(1).sum().backward()
-    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
-    assert model.convs()[0].weight.grad.abs().sum() > 0, "no gradient reaches layer 1"
-
 
 def test_paper_initialisation():
     torch.manual_seed(0)
