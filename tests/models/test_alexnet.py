@@ -162,6 +162,18 @@ def test_paper_initialisation():
     assert abs(layers["fc6"].weight.std().item() - 0.01) < 1e-4
 
 
+@pytest.mark.parametrize("activation, gain", [("relu", 2**0.5), ("tanh", 5 / 3)])
+def test_cifar_model_starts_from_he_initialisation(activation, gain):
+    """alexnet_cifar: N(0, gain^2 / fan_in) with the activation's gain, zero biases, fc8 N(0, 0.01^2)."""
+    torch.manual_seed(0)
+    model = models.create("alexnet_cifar", activation=activation, width=1.0)
+    conv3, fc8 = model.features.conv3, model.classifier.fc8
+    fan_in = conv3.weight[0].numel()
+    assert conv3.weight.std().item() == pytest.approx(gain / fan_in**0.5, rel=0.02)
+    assert torch.count_nonzero(conv3.bias) == 0
+    assert fc8.weight.std().item() == pytest.approx(0.01, rel=0.05)
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [(dict(activation="sigmoid"), "activation"), (dict(pool="average"), "pool"), (dict(width=0.3), "divisible")],

@@ -30,6 +30,26 @@ def test_nin_cifar_maps_32_16_8():
     }  # fmt: skip
 
 
+def test_width_scales_every_map_but_the_class_maps():
+    assert stage_shapes("nin_cifar", width=0.25) == {
+        "mlpconv1": (24, 32, 32), "pool1": (24, 16, 16), "drop1": (24, 16, 16),
+        "mlpconv2": (48, 16, 16), "pool2": (48, 8, 8), "drop2": (48, 8, 8),
+        "mlpconv3": (10, 8, 8),
+    }  # fmt: skip
+    inner = [m.out_channels for m in models.create("nin_cifar", width=0.25).modules() if isinstance(m, nn.Conv2d)]
+    assert inner == [48, 40, 24, 48, 48, 48, 48, 48, 10]
+    assert stage_shapes("nin_cifar", width=0.5, head="fc")["mlpconv3"] == (96, 8, 8)
+    assert stage_shapes("nin", width=0.5)["mlpconv4"] == (1000, 6, 6)
+
+
+@pytest.mark.parametrize("init, std", [("he", lambda fan_in: (2 / fan_in) ** 0.5),
+                                       ("pytorch", lambda fan_in: (1 / (3 * fan_in)) ** 0.5)])
+def test_initialisation(init, std):
+    torch.manual_seed(0)
+    conv = models.create("nin_cifar", init=init).features.mlpconv2[0]
+    assert conv.weight.std().item() == pytest.approx(std(conv.weight[0].numel()), rel=0.02)
+
+
 def test_nin_imagenet_maps_54_27_13_6():
     assert stage_shapes("nin") == {
         "mlpconv1": (96, 54, 54), "pool1": (96, 27, 27),
@@ -129,3 +149,8 @@ def test_wrong_input_raises_a_clear_error(shape, message):
 def test_unknown_head_raises_a_clear_error():
     with pytest.raises(ValueError, match="head='linear' is not one of"):
         models.create("nin_cifar", head="linear")
+
+
+def test_unknown_init_raises_a_clear_error():
+    with pytest.raises(ValueError, match="init='paper' is not one of"):
+        models.create("nin_cifar", init="paper")

@@ -121,6 +121,14 @@ def test_paper_initialisation():
     assert abs(model.classifier.fc6.weight.std().item() - 0.01) < 1e-4
 
 
+def test_cifar_model_starts_from_he_initialisation():
+    torch.manual_seed(0)
+    model = models.create("zfnet_cifar", width=1.0)
+    conv = model.convs()[2]
+    assert conv.weight.std().item() == pytest.approx((2 / conv.weight[0].numel()) ** 0.5, rel=0.02)
+    assert model.classifier.fc8.weight.std().item() == pytest.approx(0.01, rel=0.05)
+
+
 @pytest.mark.parametrize(
     "name, shape, message",
     [

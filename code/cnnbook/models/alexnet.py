@@ -47,7 +47,7 @@ Options, for the chapter's experiments (``create("alexnet", activation="tanh")``
 ``activation`` ("relu" | "tanh", Sec. 3.1), ``lrn`` (Sec. 3.3), ``pool``
 ("overlap": 3x3/2 | "plain": 2x2/2, Sec. 3.4), ``dropout`` (Sec. 4.2),
 ``groups`` (2: the two-GPU connectivity | 1: every kernel sees all maps),
-``init`` ("paper" | "pytorch": PyTorch's default initialisation), and the
+``init`` ("paper" | "he": He et al. 2015 | "pytorch": PyTorch's default), and the
 sizes ``width`` (multiplies every convolution's number of kernels) and
 ``hidden`` (units of fc6 and fc7).
 
@@ -59,12 +59,14 @@ sizes ``width`` (multiplies every convolution's number of kernels) and
 - Half the kernels (``width=0.5``: 48, 128, 192, 192, 128) and fc6/fc7 of 512
   units (fc6 sees 128 x 4 x 4 = 2,048 values), so that the chapter's runs
   train in minutes on a CPU; ``width=1, hidden=4096`` gives the full sizes.
-- PyTorch's default initialisation (``init="pytorch"``; ``init="paper"`` gives
-  Sec. 5's). The paper's N(0, 0.01^2) weights, chosen for 90 epochs on
+- He et al.'s initialisation (``init="he"``; ``init="paper"`` gives Sec. 5's):
+  weights N(0, gain^2 / fan-in) with the gain of the activation (sqrt(2) for
+  ReLU, 5/3 for tanh), so every layer keeps the size of its input signal, and
+  fc8 N(0, 0.01^2). The paper's N(0, 0.01^2) weights, chosen for 90 epochs on
   ImageNet, scale a layer's output by about 0.01 x sqrt(fan-in), 0.09 to 0.45
-  here, against 1/sqrt(3) for PyTorch's default (uniform, bound
-  1/sqrt(fan-in)), so at the start of a short run even less of the signal
-  reaches fc8.
+  here; PyTorch's default (uniform, bound 1/sqrt(fan-in)) by 1/sqrt(3). Either
+  way little of the signal reaches fc8 at the start, and a short run sits at
+  chance for its first epochs.
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ import torch
 from torch import nn
 
 from . import Reference, register
-from .layers import expect_input, local_response_norm
+from .layers import expect_input, he_init_, local_response_norm
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh}
 
@@ -103,7 +105,7 @@ class AlexNet(nn.Module):
         groups: groups of conv2, conv4 and conv5 (paper: 2, one per GPU; 1: dense).
         width: multiplies the number of kernels of every convolution (paper: 1).
         hidden: units of fc6 and fc7 (paper: 4096).
-        init: "paper" (Sec. 5) or "pytorch" (PyTorch's default initialisation).
+        init: "paper" (Sec. 5), "he" (He et al. 2015, with the activation's gain) or "pytorch" (its default).
         name: the registered name, used in error messages.
     """
 
@@ -126,7 +128,7 @@ class AlexNet(nn.Module):
         _choose("stem", stem, ("imagenet", "cifar"))
         act = ACTIVATIONS[_choose("activation", activation, tuple(ACTIVATIONS))]
         _choose("pool", pool, ("overlap", "plain"))
-        _choose("init", init, ("paper", "pytorch"))
+        _choose("init", init, ("paper", "he", "pytorch"))
         c1, c2, c3, c4, c5 = (round(c * width) for c in CHANNELS)
         if any(c % groups for c in (c1, c2, c3, c4, c5)):
             raise ValueError(
@@ -166,6 +168,8 @@ class AlexNet(nn.Module):
         self.name = name
         if init == "paper":
             self.init_paper_()
+        elif init == "he":
+            he_init_(self, activation, last=self.classifier.fc8)
 
     @torch.no_grad()
     def init_paper_(self) -> None:
@@ -204,6 +208,6 @@ def alexnet(num_classes: int = 1000, **kwargs) -> AlexNet:
 
 @register(input_size=(3, 32, 32), num_classes=10)
 def alexnet_cifar(num_classes: int = 10, **kwargs) -> AlexNet:
-    """AlexNet on 32x32 images: a 5x5/1 conv1, half the kernels, fc6/fc7 of 512 (see the module docstring)."""
-    options = dict(stem="cifar", width=0.5, hidden=512, init="pytorch", name="alexnet_cifar")
+    """AlexNet on 32x32 images: a 5x5/1 conv1, half the kernels, fc6/fc7 of 512, He init (see the module docstring)."""
+    options = dict(stem="cifar", width=0.5, hidden=512, init="he", name="alexnet_cifar")
     return AlexNet(num_classes, **{**options, **kwargs})
