@@ -58,7 +58,8 @@ sizes ``width`` (multiplies every convolution's number of kernels) and
   pooling and the grouping are AlexNet's.
 - Half the kernels (``width=0.5``: 48, 128, 192, 192, 128) and fc6/fc7 of 512
   units (fc6 sees 128 x 4 x 4 = 2,048 values), so that the chapter's runs
-  train in minutes on a CPU; ``width=1, hidden=4096`` gives the full sizes.
+  take minutes on a GPU (on a CPU the chapter halves the kernels again,
+  ``width=0.25``); ``width=1, hidden=4096`` gives the full sizes.
 - He et al.'s initialisation (``init="he"``; ``init="paper"`` gives Sec. 5's):
   weights N(0, gain^2 / fan-in) with the gain of the activation (sqrt(2) for
   ReLU, 5/3 for tanh), so every layer keeps the size of its input signal, and

@@ -44,8 +44,8 @@ Where this code departs from the papers' models:
   whitening) belongs to the data pipeline, not the model.
 
 Options for the chapter: ``width`` multiplies the number of maps of every
-convolution but the class maps (``width=0.25`` trains about 15 times as fast
-on a CPU); ``head="fc"`` replaces global average pooling by a
+convolution but the class maps (``width=0.25``: a sixteenth of the
+multiply-adds, for the chapter's CPU runs); ``head="fc"`` replaces global average pooling by a
 fully connected layer, as in Table 4 ("mlpconv + fully connected"): the last
 1x1 convolution then keeps the width of its block (192 or 1024 maps) and a
 linear layer maps all of its values (192 x 8 x 8 for CIFAR) to the classes,
@@ -109,25 +109,25 @@ class NiN(nn.Module):
             if value not in choices:
                 raise ValueError(f"{option}={value!r} is not one of {choices}")
 
-        def w(*channels: int) -> tuple[int, ...]:
+        def scaled(*channels: int) -> tuple[int, ...]:
             return tuple(max(1, round(c * width)) for c in channels)
 
         def max_pool() -> nn.MaxPool2d:
             return nn.MaxPool2d(3, 2, ceil_mode=True)
 
         if variant == "cifar":
-            c1, c2, c3 = w(96, 192, 192)  # the output maps of the three mlpconv layers
+            c1, c2, c3 = scaled(96, 192, 192)  # the output maps of the three mlpconv layers
             last = num_classes if head == "gap" else c3  # maps of the last 1x1 convolution
             self.features = nn.Sequential(OrderedDict(
-                mlpconv1=mlpconv(in_channels, (*w(192, 160), c1), 5, padding=2),  # N x 96 x 32 x 32
+                mlpconv1=mlpconv(in_channels, (*scaled(192, 160), c1), 5, padding=2),  # N x 96 x 32 x 32
                 pool1=max_pool(), drop1=nn.Dropout(dropout),  # N x 96 x 16 x 16
-                mlpconv2=mlpconv(c1, w(192, 192, 192), 5, padding=2),  # N x 192 x 16 x 16
+                mlpconv2=mlpconv(c1, scaled(192, 192, 192), 5, padding=2),  # N x 192 x 16 x 16
                 pool2=nn.AvgPool2d(3, 2, ceil_mode=True), drop2=nn.Dropout(dropout),  # N x 192 x 8 x 8
-                mlpconv3=mlpconv(c2, (*w(192, 192), last), 3, padding=1),  # N x 10 x 8 x 8
+                mlpconv3=mlpconv(c2, (*scaled(192, 192), last), 3, padding=1),  # N x 10 x 8 x 8
             ))  # fmt: skip
             input_size, map_size, min_size = 32, 8, 4
         else:
-            c1, c2, c3, c4 = w(96, 256, 384, 1024)
+            c1, c2, c3, c4 = scaled(96, 256, 384, 1024)
             last = num_classes if head == "gap" else c4
             self.features = nn.Sequential(OrderedDict(
                 mlpconv1=mlpconv(in_channels, (c1, c1, c1), 11, stride=4),  # N x 96 x 54 x 54

@@ -47,7 +47,8 @@ Where this code departs from the paper:
   and padding 2, so the maps are 32 -> 16 -> 8 -> 4; layers 3-5, the
   normalisations, the pooling and the switches are ZFNet's.
 - Half the filters (``width=0.5``: 48, 128, 192, 192, 128) and layers 6 and
-  7 of 512 units, so that runs take minutes on a CPU.
+  7 of 512 units, so that runs take minutes on a GPU (the chapter halves the
+  filters again on a CPU).
 - He et al.'s initialisation (``init="he"``: weights N(0, 2 / fan-in),
   biases zero, the output layer N(0, 0.01^2)), as for ``alexnet_cifar``:
   with the paper's N(0, 0.01^2) (70 epochs on ImageNet) or PyTorch's default
