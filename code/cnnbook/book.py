@@ -14,11 +14,12 @@ from .profiles import Profile
 __all__ = ["glue", "check_learned"]
 
 
-def glue(name: str, value: Any, display: bool = False) -> Any:
-    """Make ``value`` available to the prose as ``{glue:text}`name``` and return it.
+def glue(name: str, value: Any, display: bool = False) -> None:
+    """Make ``value`` available to the prose as ``{glue:text}`name```.
 
     Outside a book build (no myst-nb), print ``name = value`` instead so the
-    number is still visible to whoever runs the notebook.
+    number is still visible to whoever runs the notebook. Returns nothing, so
+    a cell that ends with a glue shows no stray output.
     """
     try:
         from myst_nb import glue as myst_glue
@@ -27,7 +28,6 @@ def glue(name: str, value: Any, display: bool = False) -> Any:
     else:
         # A string's repr has quotes, and {glue:text} shows the repr: glue the bare text.
         myst_glue(name, _Text(value) if isinstance(value, str) else value, display=display)
-    return value
 
 
 class _Text(str):
