@@ -13,6 +13,9 @@ Commands:
 - ``lenet``: training throughput of LeNet-5 (the paper's and the modern
   variant) on MNIST batches: forward, backward and an SGD step, in images/s,
   with and without channels_last.
+- ``lrn``: forward and backward time of local response normalisation,
+  PyTorch's ``nn.LocalResponseNorm`` against ``cnnbook.models.layers.LocalResponseNorm``,
+  at the shapes of ``alexnet_cifar``'s two LRN layers.
 
 Each command is a function that returns its numbers (for tests and notebooks)
 and a ``_run_<command>`` that prints them; ``main`` dispatches.
@@ -181,6 +184,50 @@ def _run_lenet(args: argparse.Namespace) -> int:
     return 0
 
 
+def bench_lrn(batch_size: int = 128, repeats: int = 5, device: torch.device | str | None = None) -> list[dict]:
+    """Milliseconds of one forward and backward pass of PyTorch's LRN and of ours (AlexNet's constants).
+
+    The inputs have the shapes of ``alexnet_cifar``'s norm1 and norm2 at
+    width 0.25 (the chapter's CPU runs) and 0.5 (its default): batch x maps x
+    side x side, random ReLU-like values. The median of ``repeats`` timed passes
+    after one warm-up.
+    """
+    from .models.layers import local_response_norm
+
+    device = torch.device(device) if device is not None else default_device()
+    ours = local_response_norm()
+    theirs = torch.nn.LocalResponseNorm(ours.size, alpha=ours.alpha, beta=ours.beta, k=ours.k)
+    results = []
+    for maps, side in ((24, 32), (64, 16), (48, 32), (128, 16)):
+        x = (torch.rand(batch_size, maps, side, side, device=device) * 10).requires_grad_()
+        times = {}
+        for name, layer in (("pytorch", theirs), ("cnnbook", ours)):
+            seconds = []
+            for i in range(repeats + 1):
+                start = time.perf_counter()
+                layer(x).sum().backward()
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                if i:  # the first pass warms up
+                    seconds.append(time.perf_counter() - start)
+            times[name] = 1000 * sorted(seconds)[len(seconds) // 2]
+        results.append({"shape": (batch_size, maps, side, side), "device": str(device), "pytorch_ms": times["pytorch"],
+                        "cnnbook_ms": times["cnnbook"], "speedup": times["pytorch"] / times["cnnbook"]})  # fmt: skip
+    return results
+
+
+def _run_lrn(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rows = bench_lrn(batch_size=args.batch_size, repeats=args.repeats, device=args.device)
+    print(f"LRN forward + backward, median of {args.repeats} passes, {torch.get_num_threads()} torch threads")
+    for r in rows:
+        shape = "x".join(map(str, r["shape"]))
+        print(f"  {shape:<16} ({r['device']})  nn.LocalResponseNorm {r['pytorch_ms']:8.1f} ms   "
+              f"cnnbook {r['cnnbook_ms']:8.1f} ms   {r['speedup']:5.1f}x")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cnnbook bench", description="Benchmarks behind the book's numbers.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -199,6 +246,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     lenet.add_argument("--device", default=None, help="default: the GPU if any")
     lenet.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     lenet.set_defaults(run=_run_lenet)
+
+    lrn = commands.add_parser("lrn", help="local response normalisation: PyTorch's against cnnbook's")
+    lrn.add_argument("--batch-size", type=int, default=128)
+    lrn.add_argument("--repeats", type=int, default=5, help="timed passes per layer and shape (default 5)")
+    lrn.add_argument("--device", default=None, help="default: the GPU if any")
+    lrn.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    lrn.set_defaults(run=_run_lrn)
 
     # Listed here for --help; its options are parsed by cnnbook.bench_models itself.
     commands.add_parser("models", add_help=False, help="our models against torchvision's: models --help")

@@ -50,3 +50,13 @@ def test_he_init_uses_the_gain_of_tanh():
     conv = nn.Conv2d(16, 32, 3)
     he_init_(conv, "tanh")
     assert conv.weight.std().item() == pytest.approx((5 / 3) / math.sqrt(16 * 9), rel=0.05)
+
+
+def test_bench_lrn_times_both_layers(capsys):
+    from cnnbook import bench
+
+    rows = bench.bench_lrn(batch_size=2, repeats=1, device="cpu")
+    assert [r["shape"][1:] for r in rows] == [(24, 32, 32), (64, 16, 16), (48, 32, 32), (128, 16, 16)]
+    assert all(r["pytorch_ms"] > 0 and r["cnnbook_ms"] > 0 for r in rows)
+    assert bench.main(["lrn", "--batch-size", "2", "--repeats", "1", "--device", "cpu"]) == 0
+    assert capsys.readouterr().out.count("nn.LocalResponseNorm") == 4
