@@ -64,7 +64,7 @@ def conv_bn_relu(
 
 
 class LocalResponseNorm(nn.LocalResponseNorm):
-    """``nn.LocalResponseNorm`` (same constants, same results), 3-5x faster on a CPU.
+    """``nn.LocalResponseNorm`` (same constants, same results), 2.5-5x faster on a CPU.
 
     PyTorch sums the squares of neighbouring maps with a 3-D average pooling
     and raises to the power beta with ``pow``; both are slow on CPUs, where
