@@ -113,8 +113,6 @@ def bench_pipeline(
 
 
 def _run_pipeline(args: argparse.Namespace) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
     r = bench_pipeline(batch_size=args.batch_size, images=args.images, device=args.device, num_workers=args.workers)
     print(f"CIFAR-10 training images, batches of {r['batch_size']}, {r['threads']} torch threads "
           f"(numbers vary with the machine's load)")  # fmt: skip
@@ -174,8 +172,6 @@ def bench_lenet(batch_size: int = 128, images: int = 20_000, device: torch.devic
 
 
 def _run_lenet(args: argparse.Namespace) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
     rows = bench_lenet(batch_size=args.batch_size, images=args.images, device=args.device)
     print(f"LeNet-5 training on MNIST, batches of {args.batch_size}, {torch.get_num_threads()} torch threads")
     for r in rows:
@@ -217,8 +213,6 @@ def bench_lrn(batch_size: int = 128, repeats: int = 5, device: torch.device | st
 
 
 def _run_lrn(args: argparse.Namespace) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
     rows = bench_lrn(batch_size=args.batch_size, repeats=args.repeats, device=args.device)
     print(f"LRN forward + backward, median of {args.repeats} passes, {torch.get_num_threads()} torch threads")
     for r in rows:
@@ -237,22 +231,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     pipeline.add_argument("--images", type=int, default=25_000, help="images per pipeline (default 25,000)")
     pipeline.add_argument("--device", default=None, help="BatchLoader's device (default: the GPU if any)")
     pipeline.add_argument("--workers", type=int, default=2, help="DataLoader worker processes (default 2)")
-    pipeline.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     pipeline.set_defaults(run=_run_pipeline)
 
     lenet = commands.add_parser("lenet", help="LeNet-5 training throughput on MNIST")
     lenet.add_argument("--batch-size", type=int, default=128)
     lenet.add_argument("--images", type=int, default=20_000, help="training images per run (default 20,000)")
     lenet.add_argument("--device", default=None, help="default: the GPU if any")
-    lenet.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     lenet.set_defaults(run=_run_lenet)
 
     lrn = commands.add_parser("lrn", help="local response normalisation: PyTorch's against cnnbook's")
     lrn.add_argument("--batch-size", type=int, default=128)
     lrn.add_argument("--repeats", type=int, default=5, help="timed passes per layer and shape (default 5)")
     lrn.add_argument("--device", default=None, help="default: the GPU if any")
-    lrn.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     lrn.set_defaults(run=_run_lrn)
+    for command in (pipeline, lenet, lrn):
+        command.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
 
     # Listed here for --help; its options are parsed by cnnbook.bench_models itself.
     commands.add_parser("models", add_help=False, help="our models against torchvision's: models --help")
@@ -261,6 +254,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["models"]:
         return bench_models.main(argv[1:])
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     return args.run(args)
 
 
