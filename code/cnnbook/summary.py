@@ -122,13 +122,17 @@ def layer_summary(
     )
     options.update(kwargs)
     try:
-        return torchinfo.summary(model, input_size=(1, *input_size), **options)
+        statistics = torchinfo.summary(model, input_size=(1, *input_size), **options)
     except RuntimeError as error:
         # torchinfo wraps whatever the forward pass raised in a RuntimeError; the model's own
         # message ("lenet5 expects 32x32 images, ...") is the one that tells the reader what to fix.
         if isinstance(error.__cause__, ValueError):
             raise error.__cause__ from None
         raise
+    # The exact count, with thousands separators like the parameters. (torchinfo's automatic unit
+    # prints its enum's name on Python 3.11: "Total mult-adds (Units.MEGABYTES): 0.33".)
+    statistics.formatting.macs_units = torchinfo.enums.Units.NONE
+    return statistics
 
 
 def param_table(model: nn.Module, trainable_only: bool = True) -> list[tuple[str, int]]:
