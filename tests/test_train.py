@@ -200,7 +200,7 @@ def test_checkpoint_of_a_different_config_is_refused(tmp_path):
     fit(net(), make_data(), quick(checkpoint=path), device=CPU)
     with pytest.raises(CheckpointError, match="lr=0.05 there, 0.1 here") as error:
         fit(net(), make_data(), quick(lr=0.1, checkpoint=path), device=CPU)
-    assert "another path" in str(error.value)
+    assert "choose another file: checkpoint=PATH" in str(error.value)
     with pytest.raises(CheckpointError, match="train_batches"):  # other data, e.g. another profile
         fit(net(), make_data(n_train=128), quick(checkpoint=path), device=CPU)
 
@@ -209,7 +209,7 @@ def test_checkpoint_of_another_model_is_refused(tmp_path):
     path = str(tmp_path / "run.pt")
     fit(net(), make_data(), quick(checkpoint=path), device=CPU)
     other = nn.Sequential(nn.Flatten(), nn.Linear(192, 3))
-    with pytest.raises(CheckpointError, match="do not fit this model"):
+    with pytest.raises(CheckpointError, match="model.class='SmallNet' there, 'Sequential' here"):
         fit(other, make_data(), quick(checkpoint=path), device=CPU)
 
 
@@ -425,3 +425,73 @@ def test_a_cpu_checkpoint_continues_on_cuda(tmp_path):
     first = fit(net(), make_data(), config, device=CPU)
     history = fit(net(), make_data(), replace(config, epochs=2), device="cuda")
     assert history.records[0] == first.records[0] and math.isfinite(history.last["train_loss"])
+
+
+# --------------------------------------------------------------------------
+# Checks before training, and a checkpoint that cannot be written
+# --------------------------------------------------------------------------
+
+
+def test_an_unwritable_checkpoint_is_refused_before_the_first_batch(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(CheckpointError, match="cannot write the checkpoint .* Nothing was trained"):
+        fit(net(), make_data(), quick(checkpoint=str(blocker / "run.pt")), device=CPU)
+    assert "epoch" not in capsys.readouterr().out
+    with pytest.raises(CheckpointError, match="is a folder"):
+        fit(net(), make_data(), quick(checkpoint=str(tmp_path)), device=CPU)
+
+
+def test_a_failed_checkpoint_write_keeps_training_and_the_state(tmp_path, capsys, monkeypatch):
+    import cnnbook.train
+
+    path, real_save, calls = tmp_path / "run.pt", cnnbook.train.save_checkpoint, []
+
+    def full_disk_once(target, state):
+        calls.append(state["epoch"])
+        if len(calls) == 1:
+            raise OSError(28, "No space left on device")
+        real_save(target, state)
+
+    monkeypatch.setattr(cnnbook.train, "save_checkpoint", full_disk_once)
+    model = net()
+    history = fit(model, make_data(), quick(epochs=2, checkpoint=str(path)), device=CPU)
+    out = capsys.readouterr().out
+    assert len(history) == 2 and calls == [1, 2]
+    assert "could not write the checkpoint" in out and "No space left on device" in out
+    saved = load_checkpoint(path)
+    assert saved["epoch"] == 2  # the next epoch's write succeeded, with the state kept in memory
+    assert all(torch.equal(saved["model"][k], v) for k, v in model.state_dict().items())
+
+
+def test_a_model_with_fewer_outputs_than_classes_is_refused_at_once(capsys):
+    two_outputs = nn.Sequential(nn.Flatten(), nn.Linear(192, 2))
+    with pytest.raises(ValueError, match=r"gives \(2,\) outputs per image, but the data has 3 classes: .*num_classes=3"):
+        fit(two_outputs, make_data(), quick(), device=CPU)
+    assert "epoch" not in capsys.readouterr().out
+
+
+def test_an_empty_split_is_refused_before_training():
+    data = make_data()
+    empty = loader(torch.zeros(0, 3, 8, 8, dtype=torch.uint8), torch.zeros(0, dtype=torch.int64), 32)
+    with pytest.raises(ValueError, match="the val loader yields no batches"):
+        fit(net(), bundle(data.train, empty), quick(), device=CPU)
+    with pytest.raises(ValueError, match="yields no batches"):
+        predict(net(), empty, device=CPU)
+
+
+def test_the_fingerprint_covers_the_model_and_the_data():
+    from cnnbook import models
+    from cnnbook.train import run_fingerprint
+
+    data, config = make_data(), quick()
+    a = run_fingerprint(models.create("resnet110", seed=0), data, config)
+    b = run_fingerprint(models.create("resnet110_stochastic_depth", seed=0), data, config)
+    assert a["model"]["name"] == "resnet110" and b["model"]["name"] == "resnet110_stochastic_depth"
+    # The seed of the initial weights is not part of it: the checkpoint's weights replace them.
+    assert run_fingerprint(models.create("resnet110", seed=1), data, config) == a
+    # A module not from the zoo: its class and parameter shapes.
+    assert run_fingerprint(net(), data, config)["model"]["class"] == "SmallNet"
+    described = make_data()
+    described.description = {"name": "test", "val": 64}
+    assert run_fingerprint(net(), described, config)["data"] == {"name": "test", "val": 64}

@@ -8,20 +8,55 @@
 It calls the same functions as the notebooks (``cnnbook.summary``,
 ``cnnbook.data.load``, ``cnnbook.train.fit``). A mistake the library reports
 (an unknown model name, a wrong input size, a missing data set) prints its
-message and exits with status 2, without a traceback.
+message and exits with status 2, without a traceback; the library's advice
+(``val_size=1000``) is rewritten as this command's options (``--val-size 1000``).
+Ctrl-C exits with status 130 and says how to resume. torch is imported only
+once a command runs, so that ``cnnbook --help`` answers at once.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 from typing import Sequence
 
-from . import models, summary
-
-__all__ = ["main"]
+__all__ = ["main", "for_the_command_line"]
 
 USAGE_ERROR = 2  # the exit status argparse uses for a bad command line
+INTERRUPTED = 130  # the shell's status for a program ended by Ctrl-C (128 + SIGINT)
+
+# The library's arguments that `cnnbook train` has as options: advice in the library's messages
+# ("choose another file: checkpoint=PATH") is rewritten with them ("--checkpoint PATH").
+OPTIONS = {
+    name: "--" + name.replace("_", "-")
+    for name in ("epochs", "batch_size", "lr", "optimizer", "schedule", "grad_clip", "train_size", "val_size",
+                 "test_size", "pad", "image_size", "checkpoint", "num_classes", "seed")
+}  # fmt: skip
+
+
+def for_the_command_line(message: str) -> str:
+    """A library message with its Python arguments as this command's options: ``val_size=0`` -> ``--val-size 0``."""
+    message = message.replace("invalid TrainConfig: ", "invalid options: ")
+    names = "|".join(OPTIONS)
+    return re.sub(rf"(?<![\w.-])({names})=", lambda match: OPTIONS[match.group(1)] + " ", message)
+
+
+def _count(minimum: int):
+    """An argparse type: a whole number of at least ``minimum``, refused with the option's own message."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is less than {minimum}")
+        return value
+
+    parse.__name__ = "whole number"  # argparse names the type in its message
+    return parse
 
 
 def _human(count: int) -> str:
@@ -56,6 +91,8 @@ def format_table(rows: list[dict]) -> str:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from . import models, summary
+
     names = models.names(args.family)
     if not names:
         families = sorted({models.spec(n).family for n in models.names()})
@@ -65,34 +102,58 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _summary(args: argparse.Namespace) -> int:
+    from . import summary
+
     input_size = tuple(args.input) if args.input else None
     print(summary.layer_summary(args.name, input_size, depth=args.depth))
     return 0
 
 
 def _train(args: argparse.Namespace) -> int:
-    # Imported here so that `cnnbook list` does not pay for the data and training machinery.
+    # Imported here so that `cnnbook --help` does not wait for torch.
     from . import data as data_module
-    from .train import CheckpointError, TrainConfig, TrainingDiverged, evaluate, fit
+    from . import models
+    from .train import CheckpointError, TrainConfig, TrainingDiverged, check_writable, evaluate, fit
 
-    # Fail on a bad model name or option before any data is loaded. Only the options given on the
-    # command line reach TrainConfig, so its defaults stay the one place where defaults are set.
+    if os.environ.get("CNNBOOK_PROFILE"):
+        print(f"note: CNNBOOK_PROFILE={os.environ['CNNBOOK_PROFILE']} sets the chapters' budgets; `cnnbook train` "
+              "runs what its options say (--epochs, --train-size, ...).")  # fmt: skip
+    # Everything that can be checked without data first: the model's name, the options, the checkpoint's
+    # folder. Only the options given on the command line reach TrainConfig, so that its defaults stay the
+    # one place where defaults are set.
     models.spec(args.name)
     options = dict(
-        epochs=args.epochs, optimizer=args.optimizer, lr=args.lr, schedule=args.schedule,
+        epochs=args.epochs, optimizer=args.optimizer, lr=args.lr, schedule=args.schedule, grad_clip=args.grad_clip,
         seed=args.seed, checkpoint=args.checkpoint, compile=args.compile or None,
     )  # fmt: skip
     config = TrainConfig(**{key: value for key, value in options.items() if value is not None})
+    if args.checkpoint:
+        try:
+            check_writable(args.checkpoint)
+        except CheckpointError as error:
+            raise ValueError(str(error)) from None  # a usage error: nothing has run yet
     data = data_module.load(
         args.data, batch_size=args.batch_size, train_size=args.train_size, val_size=args.val_size,
         test_size=args.test_size, pad=args.pad, seed=args.seed,
     )  # fmt: skip
-    model = models.create(args.name, num_classes=args.num_classes or len(data.classes))
+    classes = len(data.classes)
+    if args.num_classes is not None and args.num_classes < classes:
+        raise ValueError(f"--num-classes {args.num_classes} is fewer than the {classes} classes of {data.name}: "
+                         f"leave it out (the default is the data's {classes}).")  # fmt: skip
+    # The seed also draws the initial weights: the same command gives the same run.
+    model = models.create(args.name, num_classes=args.num_classes or classes, seed=args.seed)
     try:
         fit(model, data, config)
     except (TrainingDiverged, CheckpointError) as error:  # the message says what to change
-        print(f"cnnbook: training stopped: {error}", file=sys.stderr)
+        print(f"cnnbook: training stopped: {for_the_command_line(str(error))}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        if args.checkpoint:
+            advice = f"{args.checkpoint} holds the last finished epoch: rerun the same command to resume."
+        else:
+            advice = "nothing was saved: rerun with --checkpoint FILE to be able to resume after an interruption."
+        print(f"\ncnnbook: interrupted; {advice}", file=sys.stderr)
+        return INTERRUPTED
     loss, acc = evaluate(model, data.test)
     print(f"test loss {loss:.4f}, test accuracy {acc:.2%}")
     return 0
@@ -115,21 +176,26 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--depth", type=int, default=3, help="how many levels of nested modules to show (default 3)")
     p.set_defaults(run=_summary)
 
+    # The defaults that TrainConfig sets are quoted in the help; tests/test_cli.py checks that they agree.
     p = commands.add_parser("train", help="train a model and report its test accuracy")
     p.add_argument("name", help="a model name, see `cnnbook list`")
     p.add_argument("--data", required=True, help="mnist, fashion_mnist, cifar10, or the path of an image folder")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, help="peak learning rate")
-    p.add_argument("--optimizer", help="e.g. sgd or adamw (see cnnbook.train.TrainConfig)")
-    p.add_argument("--schedule", help="learning-rate schedule (see cnnbook.train.TrainConfig)")
-    p.add_argument("--train-size", type=int, help="train on a subset of this many images")
-    p.add_argument("--val-size", type=int, default=5000, help="images held out of the training set for validation")
-    p.add_argument("--test-size", type=int, help="test on a subset of this many images")
-    p.add_argument("--pad", type=int, default=0, help="zero-pad every image by this many pixels (MNIST: 2 for LeNet-5)")
-    p.add_argument("--checkpoint", help="file to save to after every epoch and to resume from")
-    p.add_argument("--num-classes", type=int, help="default: the number of classes of the data")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=_count(1), help="passes over the training set (default: 10)")
+    p.add_argument("--batch-size", type=_count(1), default=128, help="images per training batch (default: %(default)s)")
+    p.add_argument("--lr", type=float, help="peak learning rate (default: 0.05)")
+    p.add_argument("--optimizer", help="sgd, adam, adamw or rmsprop (default: sgd)")
+    p.add_argument("--schedule", help="constant, step, cosine, onecycle or plateau (default: onecycle)")
+    p.add_argument("--grad-clip", type=float, help="clip the gradients' norm to this (default: no clipping)")
+    p.add_argument("--train-size", type=_count(1), help="train on a subset of this many images (default: all)")
+    p.add_argument("--val-size", type=_count(1), default=5000,
+                   help="images held out of the training set for validation (default: %(default)s)")
+    p.add_argument("--test-size", type=_count(1), help="test on a subset of this many images (default: all)")
+    p.add_argument("--pad", type=_count(0), default=0,
+                   help="zero-pad every image by this many pixels, e.g. 2 to make MNIST 32x32 for LeNet-5 (default: 0)")
+    p.add_argument("--checkpoint", help="file to save to after every epoch and to resume from (default: none)")
+    p.add_argument("--num-classes", type=_count(1), help="outputs of the model (default: the data's number of classes)")
+    p.add_argument("--seed", type=_count(0), default=0,
+                   help="seeds the weights, the split, the order and the augmentation (default: %(default)s)")
     p.add_argument("--compile", action="store_true", help="use torch.compile")
     p.set_defaults(run=_train)
 
@@ -149,8 +215,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         return args.run(args)
     except (ValueError, FileNotFoundError) as error:
-        print(f"cnnbook: error: {error}", file=sys.stderr)
+        print(f"cnnbook: error: {for_the_command_line(str(error))}", file=sys.stderr)
         return USAGE_ERROR
+    except KeyboardInterrupt:  # e.g. while a data set is decoded: it cleans up after itself
+        print("\ncnnbook: interrupted.", file=sys.stderr)
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -29,15 +29,28 @@ What ``fit`` does, and why:
   With ``checkpoint`` set, the state after every epoch (weights, optimiser,
   schedule, scaler, random number generators, history) is written atomically,
   and a new call with the same config resumes from it: an interrupted and
-  resumed run ends with exactly the weights of an uninterrupted one.
+  resumed run ends with exactly the weights of an uninterrupted one. A
+  checkpoint resumes only the run it belongs to: its fingerprint covers the
+  config, the model (name and options, or class and parameter shapes) and the
+  data (``data.description`` when the data has one). An unwritable checkpoint
+  path is refused before the first batch; a write that fails later (a full
+  disk) is reported and training goes on, the state kept in memory.
+- Checks before training: the checkpoint's folder is writable, the loaders
+  yield batches, and the model has an output for every class of the data.
+
+Advice in messages names the Python arguments as ``name=value``
+(``checkpoint=...``, ``grad_clip=1.0``); the ``cnnbook`` command rewrites
+them as its options (``--checkpoint``, ``--grad-clip``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import os
 import random
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +65,7 @@ from .profiles import default_device
 __all__ = [
     "OPTIMIZERS", "SCHEDULES", "TrainConfig", "History", "TrainingDiverged", "CheckpointError",
     "fit", "evaluate", "predict", "training_loss", "lr_factor", "save_checkpoint", "load_checkpoint",
+    "run_fingerprint", "check_writable",
 ]  # fmt: skip
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
@@ -246,8 +260,12 @@ def fit(model: nn.Module, data: Any, config: TrainConfig, *, loss_fn: nn.Module 
         model.to(memory_format=torch.channels_last)
     forward = torch.compile(model) if config.compile else model
     steps_per_epoch = len(data.train)
-    if steps_per_epoch == 0:
-        raise ValueError("the training loader yields no batches; is the training set empty?")
+    for split in ("train", "val"):
+        if len(getattr(data, split)) == 0:
+            raise ValueError(f"the {split} loader yields no batches: is the {split} set empty?")
+    if config.checkpoint:
+        check_writable(config.checkpoint)
+    classes = len(data.classes) if hasattr(data, "classes") else None
     optimizer = make_optimizer(model, config)
     scheduler = make_scheduler(optimizer, config, steps_per_epoch)
     amp_dtype = autocast_dtype(device) if config.amp else None
@@ -256,8 +274,7 @@ def fit(model: nn.Module, data: Any, config: TrainConfig, *, loss_fn: nn.Module 
     scaler = GradScaler(enabled=amp_dtype == torch.float16)
     criterion = loss_fn or nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     history = History()
-    fingerprint = {k: v for k, v in dataclasses.asdict(config).items() if k not in RESUMABLE_CHANGES}
-    fingerprint["train_batches"] = steps_per_epoch
+    fingerprint = run_fingerprint(model, data, config)
     parts = {"model": model, "optimizer": optimizer, "scheduler": scheduler, "scaler": scaler}
     start = 0
     if config.checkpoint and os.path.exists(config.checkpoint):
@@ -280,7 +297,10 @@ def fit(model: nn.Module, data: Any, config: TrainConfig, *, loss_fn: nn.Module 
                     x = x.contiguous(memory_format=torch.channels_last)
                 optimizer.zero_grad(set_to_none=True)
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                    loss, logits = training_loss(forward(x), y, criterion, config.aux_weight)
+                    outputs = forward(x)
+                    if epoch == start and step == 0:  # once: a clear message, not an IndexError in the loss
+                        _check_outputs(outputs, y, classes)
+                    loss, logits = training_loss(outputs, y, criterion, config.aux_weight)
                 hits = (logits.argmax(1) == y).sum()
                 scaler.scale(loss).backward()
                 value = loss.item()  # waits for the backward pass; the weights are still the good ones
@@ -305,11 +325,65 @@ def fit(model: nn.Module, data: Any, config: TrainConfig, *, loss_fn: nn.Module 
                       val_acc=val_acc, lr=lr, seconds=time.perf_counter() - started)  # fmt: skip
         history.records.append(record)
         if config.checkpoint:
-            save_checkpoint(config.checkpoint, _state(epoch + 1, fingerprint, parts, history))
+            try:
+                save_checkpoint(config.checkpoint, _state(epoch + 1, fingerprint, parts, history))
+            except OSError as error:  # a full disk, a folder removed: the epoch is not lost, it is in memory
+                print(f"warning: could not write the checkpoint {config.checkpoint!r} after {title} ({error}). "
+                      "Training goes on with the state in memory (the model object); free the space or fix the "
+                      "path, and the next epoch's checkpoint will be written.")  # fmt: skip
         # Short enough for a page of the book; the learning rate is in the history.
         print(f"{title}  train loss {record['train_loss']:.3f} acc {record['train_acc']:.1%}  "
               f"val loss {val_loss:.3f} acc {val_acc:.1%}  {record['seconds']:.1f} s")  # fmt: skip
     return history
+
+
+def run_fingerprint(model: nn.Module, data: Any, config: TrainConfig) -> dict:
+    """What identifies a training run, compared when a checkpoint resumes (plain values only).
+
+    The config (less what may change between a run and its resumption), the
+    model (``model.cnnbook_build`` from :func:`cnnbook.models.create`, less the
+    seed its initial weights were drawn with, which the checkpoint replaces;
+    for another module its class and parameter shapes) and the data
+    (``data.description`` if the data has one, and the number of training batches).
+    """
+    fingerprint = {k: v for k, v in dataclasses.asdict(config).items() if k not in RESUMABLE_CHANGES}
+    build = getattr(model, "cnnbook_build", None)
+    if build is not None:
+        fingerprint["model"] = {k: v for k, v in build.items() if k != "seed"}
+    else:
+        shapes = repr([(name, tuple(p.shape)) for name, p in model.state_dict().items()])
+        fingerprint["model"] = {"class": type(model).__qualname__, "shapes": hashlib.sha1(shapes.encode()).hexdigest()}
+    fingerprint["data"] = getattr(data, "description", None)
+    fingerprint["train_batches"] = len(data.train)
+    return fingerprint
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Raise a :class:`CheckpointError` now, not after an epoch, if a checkpoint cannot be written at ``path``."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):  # the one sure test: write a file there
+            pass
+        if os.path.isdir(path):
+            raise IsADirectoryError(f"{path!r} is a folder")
+    except OSError as error:
+        raise CheckpointError(
+            f"cannot write the checkpoint {path!r}: {error}. Nothing was trained. "
+            "Choose a file in a writable folder: checkpoint=runs/model.pt"
+        ) from error
+
+
+def _check_outputs(outputs: Any, y: torch.Tensor, classes: int | None) -> None:
+    """The model needs an output for every class of the data (checked on the first batch)."""
+    logits = outputs[0] if isinstance(outputs, (tuple, list)) else outputs
+    needed = classes if classes is not None else int(y.max()) + 1
+    if logits.dim() != 2 or logits.shape[1] < needed:
+        raise ValueError(
+            f"the model gives {tuple(logits.shape[1:])} outputs per image, but the data has {needed} classes: "
+            f"build the model with num_classes={needed}."
+        )
 
 
 def _check_finite(value: float, what: str, config: TrainConfig) -> None:
@@ -334,6 +408,8 @@ def predict(model: nn.Module, loader: Any, *, device: torch.device | str | None 
     dtype = autocast_dtype(device) if amp else None
     was_training = model.training
     model.eval()
+    if len(loader) == 0:
+        raise ValueError("the loader yields no batches: is its data set empty?")
     all_logits, all_labels = [], []
     try:
         for x, y in loader:
@@ -378,12 +454,12 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     except Exception as error:
         raise CheckpointError(
             f"cannot read the checkpoint {path!r} ({type(error).__name__}: {error}). It was left as it is: "
-            "move or delete it to start training afresh, or set TrainConfig(checkpoint=...) to another path."
+            "move or delete it to start training afresh, or choose another file: checkpoint=PATH."
         ) from error
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(
             f"{path!r} is not a cnnbook checkpoint (format {CHECKPOINT_FORMAT}). It was left as it is: "
-            "move or delete it, or set TrainConfig(checkpoint=...) to another path."
+            "move or delete it, or choose another file: checkpoint=PATH."
         )
     return state
 
@@ -395,14 +471,25 @@ def _state(epochs_done: int, fingerprint: dict, parts: dict, history: History) -
                 history=history.to_dict())  # fmt: skip
 
 
+def _flatten(values: dict, prefix: str = "") -> dict:
+    """{"model": {"name": "resnet20"}} -> {"model.name": "resnet20"}: a difference names the one value that differs."""
+    flat = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def _resume(config: TrainConfig, fingerprint: dict, parts: dict, history: History) -> int:
     """Load the checkpoint into ``parts`` and ``history``; return the number of epochs it holds."""
     path = config.checkpoint
     state = load_checkpoint(path)
-    fix = f"Delete {path!r} to start over, or set TrainConfig(checkpoint=...) to another path."
-    saved = state["config"]
-    changed = [f"{k}={saved.get(k)!r} there, {fingerprint.get(k)!r} here"
-               for k in sorted(saved.keys() | fingerprint.keys()) if saved.get(k) != fingerprint.get(k)]  # fmt: skip
+    fix = f"Delete {path!r} to start over, or choose another file: checkpoint=PATH."
+    saved, here = _flatten(state["config"]), _flatten(fingerprint)
+    changed = [f"{k}={saved.get(k)!r} there, {here.get(k)!r} here"
+               for k in sorted(saved.keys() | here.keys()) if saved.get(k) != here.get(k)]  # fmt: skip
     if changed:
         raise CheckpointError(
             f"the checkpoint {path!r} belongs to a different run: {'; '.join(changed)}. {fix} "

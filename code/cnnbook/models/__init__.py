@@ -19,6 +19,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Callable
 
+import torch
 from torch import nn
 
 __all__ = ["ModelSpec", "Reference", "register", "create", "names", "spec"]
@@ -105,14 +106,36 @@ def spec(name: str) -> ModelSpec:
         ) from None
 
 
-def create(name: str, num_classes: int | None = None, **kwargs) -> nn.Module:
+def create(name: str, num_classes: int | None = None, *, seed: int | None = None, **kwargs) -> nn.Module:
     """Build the model registered as ``name``.
 
     ``num_classes=None`` keeps the paper's number of classes; other keyword
     arguments go to the family's builder (for example ``aux_logits=False``).
+    ``seed`` draws the initial weights from ``torch.manual_seed(seed)`` without
+    touching the global generator's state, so the same seed gives the same
+    weights whatever ran before; ``seed=None`` draws them from the global
+    generator, as PyTorch does.
+
+    The model remembers how it was built in ``model.cnnbook_build`` (its name
+    and options, plain values), which :func:`cnnbook.train.fit` writes into
+    checkpoints so that a run resumes only under the same model.
     """
     entry = spec(name)
-    return entry.builder(num_classes=entry.num_classes if num_classes is None else num_classes, **kwargs)
+    whole = isinstance(num_classes, int) and not isinstance(num_classes, bool)
+    if num_classes is not None and not (whole and num_classes >= 1):
+        raise ValueError(f"num_classes={num_classes!r} must be a positive whole number (None: the paper's "
+                         f"{entry.num_classes}).")  # fmt: skip
+    classes = entry.num_classes if num_classes is None else num_classes
+    if seed is None:
+        model = entry.builder(num_classes=classes, **kwargs)
+    else:
+        with torch.random.fork_rng(devices=[]):  # the global generator is left as it was
+            torch.manual_seed(seed)
+            model = entry.builder(num_classes=classes, **kwargs)
+    plain = (bool, int, float, str, type(None))
+    options = {k: v if isinstance(v, plain) else repr(v) for k, v in sorted(kwargs.items())}
+    model.cnnbook_build = {"name": name, "num_classes": classes, "seed": seed, "options": options}
+    return model
 
 
 def names(family: str | None = None) -> list[str]:
