@@ -67,10 +67,19 @@ channels, so the Inception stages see 32x32, 16x16 and 8x8 grids. This is
 the common CIFAR adaptation (e.g. kuangliu/pytorch-cifar, which also adds
 BatchNorm). The auxiliary classifiers are off by default (``aux_logits=True``
 puts them on the 16x16 grid, where the 5x5/3 pool again gives 4x4).
+
+``width`` (both networks; 1 by default) multiplies the channels of every
+convolution: the stem, each branch of Table 1 and the auxiliary classifiers'
+128 maps and 1024 units, each rounded to the nearest whole number (at least
+one). Parameters and multiply-adds shrink about as ``width`` squared:
+``googlenet_cifar(width=0.25)`` has 0.37M parameters and 91M multiply-adds
+per 32x32 image, against 5.86M and 1.45G at ``width=1``; the chapters
+train such narrow versions on a CPU.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from functools import partial
 
 import torch
@@ -78,6 +87,9 @@ from torch import nn
 
 from . import Reference, register
 from .layers import conv_bn_relu, expect_input, local_response_norm
+
+# A number of channels, or a (nested) tuple of them, as ``scaled`` takes it.
+Widths = int | tuple["Widths", ...]
 
 # Table 1: for each Inception module, #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj.
 # A 3x3/2 max pool comes before 4a and before 5a. Output sizes at 224x224 on the right.
@@ -117,6 +129,17 @@ def caffe_lrn() -> nn.LocalResponseNorm:
     return local_response_norm(size=5, alpha=1e-4 / 5, beta=0.75, k=1.0)
 
 
+def scaled(channels: Widths, width: float) -> Widths:
+    """``channels`` (a number or a nested tuple of numbers) times ``width``, rounded, each at least 1.
+
+    The one rule by which every ``width`` option of the Inception family narrows
+    a network; ``width=1`` returns the numbers unchanged.
+    """
+    if isinstance(channels, tuple):
+        return tuple(scaled(c, width) for c in channels)
+    return max(1, round(channels * width))
+
+
 class Concat(nn.ModuleList):
     """Parallel branches applied to the same input, their outputs concatenated along the channels.
 
@@ -129,6 +152,43 @@ class Concat(nn.ModuleList):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([branch(x) for branch in self], dim=1)
+
+
+# Layers that pass their input's number of channels on.
+_KEEP_CHANNELS = (nn.BatchNorm2d, nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.LocalResponseNorm, nn.Identity)
+
+
+def out_channels(module: nn.Module, in_channels: int) -> int:
+    """The number of channels ``module`` outputs for an input with ``in_channels``.
+
+    Works through convolutions, pools, BatchNorm, ReLU, ``nn.Sequential`` and
+    ``Concat`` (whose max pool branches pass all input channels on), so that a
+    network can chain its blocks without restating their widths.
+    """
+    if isinstance(module, nn.Conv2d):
+        return module.out_channels
+    if isinstance(module, Concat):
+        return sum(out_channels(branch, in_channels) for branch in module)
+    if isinstance(module, nn.Sequential):
+        for layer in module:
+            in_channels = out_channels(layer, in_channels)
+        return in_channels
+    if isinstance(module, _KEEP_CHANNELS):
+        return in_channels
+    raise TypeError(f"out_channels cannot tell how many channels a {type(module).__name__} outputs")
+
+
+def stack(in_channels: int, builders: Iterable[Callable[[int], nn.Module]]) -> nn.Sequential:
+    """Blocks one after another, each built by ``builder(in_channels)`` for what the previous one outputs.
+
+    With ``width`` != 1 a block's output need not equal its input (rounding),
+    so a stage of Inception modules is chained rather than repeated.
+    """
+    blocks: list[nn.Module] = []
+    for builder in builders:
+        blocks.append(builder(in_channels))
+        in_channels = out_channels(blocks[-1], in_channels)
+    return nn.Sequential(*blocks)
 
 
 def inception(
@@ -157,15 +217,18 @@ def inception(
 
 
 class AuxClassifier(nn.Module):
-    """An auxiliary classifier (Section 5) on a 14x14 grid (16x16 for CIFAR)."""
+    """An auxiliary classifier (Section 5) on a 14x14 grid (16x16 for CIFAR); ``width`` scales its 128 maps and 1024 units."""
 
-    def __init__(self, in_channels: int, num_classes: int, batch_norm: bool = False, dropout: float = 0.7) -> None:
+    def __init__(
+        self, in_channels: int, num_classes: int, batch_norm: bool = False, dropout: float = 0.7, width: float = 1.0
+    ) -> None:
         super().__init__()
+        maps, units = scaled((128, 1024), width)
         self.pool = nn.AvgPool2d(5, stride=3)  # N x C x 4 x 4
-        self.conv = conv_bn_relu(in_channels, 128, 1, batch_norm=batch_norm)  # N x 128 x 4 x 4
-        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(128 * 4 * 4, 1024), nn.ReLU(inplace=True))  # N x 1024
+        self.conv = conv_bn_relu(in_channels, maps, 1, batch_norm=batch_norm)  # N x 128 x 4 x 4
+        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(maps * 4 * 4, units), nn.ReLU(inplace=True))  # N x 1024
         self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(1024, num_classes)
+        self.classifier = nn.Linear(units, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.dropout(self.fc(self.conv(self.pool(x)))))
@@ -177,7 +240,8 @@ class GoogLeNet(nn.Module):
     Options: ``aux_logits`` builds the two auxiliary classifiers (returned in
     training mode only), ``batch_norm`` adds BatchNorm after every convolution,
     ``dropout`` is the main classifier's (40%) and ``aux_dropout`` the
-    auxiliary ones' (70%).
+    auxiliary ones' (70%), ``width`` multiplies every convolution's channels
+    (and the auxiliary classifiers' units).
     """
 
     def __init__(
@@ -189,30 +253,31 @@ class GoogLeNet(nn.Module):
         batch_norm: bool = False,
         dropout: float = 0.4,
         aux_dropout: float = 0.7,
+        width: float = 1.0,
     ) -> None:
         super().__init__()
         conv = partial(conv_bn_relu, batch_norm=batch_norm)
+        c64, c192 = scaled((64, 192), width)
         if small_input:
-            self.stem: nn.Module = conv(in_channels, 192, 3)  # N x 192 x 32 x 32
+            self.stem: nn.Module = conv(in_channels, c192, 3)  # N x 192 x 32 x 32
         else:
             self.stem = nn.Sequential(
-                conv(in_channels, 64, 7, stride=2),  # conv1: N x 64 x 112 x 112
+                conv(in_channels, c64, 7, stride=2),  # conv1: N x 64 x 112 x 112
                 max_pool(),  # N x 64 x 56 x 56
                 caffe_lrn(),
-                conv(64, 64, 1),  # conv2's "3x3 reduce": N x 64 x 56 x 56
-                conv(64, 192, 3),  # conv2: N x 192 x 56 x 56
+                conv(c64, c64, 1),  # conv2's "3x3 reduce": N x 64 x 56 x 56
+                conv(c64, c192, 3),  # conv2: N x 192 x 56 x 56
                 caffe_lrn(),
                 max_pool(),  # N x 192 x 28 x 28
             )  # fmt: skip
         self.inception = nn.ModuleDict()
         self.aux = nn.ModuleDict()
-        channels = 192
+        channels = c192
         for name, widths in INCEPTION_MODULES.items():
-            self.inception[name] = inception(channels, *widths, batch_norm=batch_norm)
-            ch1x1, _, ch3x3, _, ch5x5, pool_proj = widths
-            channels = ch1x1 + ch3x3 + ch5x5 + pool_proj
+            self.inception[name] = inception(channels, *scaled(widths, width), batch_norm=batch_norm)
+            channels = out_channels(self.inception[name], channels)  # #1x1 + #3x3 + #5x5 + pool proj
             if aux_logits and name in AUX_AFTER:
-                self.aux[name] = AuxClassifier(channels, num_classes, batch_norm, aux_dropout)
+                self.aux[name] = AuxClassifier(channels, num_classes, batch_norm, aux_dropout, width)
         self.pool = max_pool()  # before 4a and 5a
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout))  # N x 1024
         self.classifier = nn.Linear(channels, num_classes)
@@ -264,6 +329,9 @@ def googlenet(num_classes: int = 1000, **kwargs) -> GoogLeNet:
 
 
 @register(input_size=(3, 32, 32), num_classes=10)
-def googlenet_cifar(num_classes: int = 10, aux_logits: bool = False, **kwargs) -> GoogLeNet:
-    """GoogLeNet's nine Inception modules behind a 3x3 conv stem for 32x32 images; aux classifiers off."""
-    return GoogLeNet(num_classes, aux_logits=aux_logits, small_input=True, **kwargs)
+def googlenet_cifar(num_classes: int = 10, aux_logits: bool = False, width: float = 1.0, **kwargs) -> GoogLeNet:
+    """GoogLeNet's nine Inception modules behind a 3x3 conv stem for 32x32 images; aux classifiers off.
+
+    ``width`` multiplies every convolution's channels (0.25: a sixteenth of the cost, for a CPU).
+    """
+    return GoogLeNet(num_classes, aux_logits=aux_logits, small_input=True, width=width, **kwargs)

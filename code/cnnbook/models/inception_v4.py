@@ -44,28 +44,67 @@ Residual scaling (Section 3.3, Figure 20): the residual branch is multiplied
 by a constant "between 0.1 and 0.3" before the addition, which kept the wide
 networks from dying early in training. ``scales=(a, b, c)`` sets it per block
 type (35x35, 17x17, 8x8); the default is the released IR-v2's (0.17, 0.10,
-0.20) for both Inception-ResNets.
+0.20) for both Inception-ResNets. ``residual=False`` removes the shortcuts
+(``x +``) and keeps everything else, the ablation the paper's Section 3
+compares against; the scale is then a constant factor on the block's output.
+
+The released Inception-ResNet-v2. ``inception_resnet_v2`` (``released=True``,
+the default) computes the released network's function: with timm's weights
+copied in, its logits equal timm's to about 1e-13 (float64,
+``tests/models/test_inception_v4.py``). Three details make that so, none of
+which changes a parameter count:
+- the last Inception-ResNet-C block has scale 1.0 and no ReLU (the 1x1 conv
+  to 1536 after it has its own); ``released=False`` makes all blocks of the
+  8x8 grid alike, as the figures draw them;
+- the average pool of the stem's Inception-v3 module (timm's "Mixed_5b")
+  does not count the zero padding (TensorFlow's "SAME" pooling), unlike
+  torchvision's Inception-v3; copied into the network with the padding
+  counted, it changed that module's output by about 8%;
+- BatchNorm's epsilon is TF-slim's 1e-3 (below).
+Before these, the logits differed from timm's by about 36% (relative norm).
+
+The CIFAR members ``inception_v4_cifar``, ``inception_resnet_v1_cifar`` and
+``inception_resnet_v2_cifar`` are the same networks for 32x32 images, built
+from the same block builders:
+- the stem (299 -> 35) becomes Inception-v3's ``cifar_stem``: three 3x3
+  convolutions at 32x32 to the first grid's width (384, 256; 192 for IR-v2,
+  followed by its released stem's Inception-v3 module -> 320);
+- the reductions are kept as in the paper (unpadded 3x3/2, "V"), so the
+  blocks of the 35x35, 17x17 and 8x8 grids run on 32x32, 15x15 and 7x7;
+- ``inception_resnet_v2_cifar`` has Figure 15's 5, 10 and 5 blocks (the
+  released 10, 20 and 10 with ``depths=(10, 20, 10)``), the same depth as
+  IR-v1, so that the two differ in width only, and ``released=False``;
+- ``width`` (every builder) multiplies the channels of every convolution,
+  rounded to the nearest whole number, at least 1 (``googlenet.scaled``);
+  the block widths follow from the branches (e.g. IR-v2's 17x17 grid is
+  320 + 384 + 384 = 1088 at width 1). ``depths`` sets the number of blocks.
+  Multiply-adds per 32x32 image at width 1 (0.25): v4 6.8G (0.43G), IR-v1
+  3.4G (0.21G), IR-v2 4.7G (0.30G).
 
 Where this code departs from the paper or from timm:
 - The order of a 1xn / nx1 pair follows timm (the released model); some
   figures draw the pair the other way round (the same parameters and output
-  size; Figure 5 even prints "1x7" twice).
-- In the released IR-v2 the last Inception-ResNet-C block has scale 1.0 and
-  no ReLU; here all blocks of a grid are alike, as in the figures (no effect
-  on the parameter count).
-- Average pools inside the Inception-v4 blocks do not count the padding
-  (as timm / TF); BatchNorm uses PyTorch's default epsilon (1e-5; TF 1e-3);
-  initialisation is PyTorch's default; dropout is the paper's 0.2 (timm 0).
+  size; Figure 5 even prints "1x7" twice). Likewise the reductions put the
+  max pool's channels last, as the released models concatenate them
+  (Figures 7, 8, 12 and 18 draw the pool on the left); the order matters
+  only for loading released weights.
+- BatchNorm uses TF-slim's epsilon, 1e-3 (PyTorch's default is 1e-5), in
+  every network of this file, as in ``inception_v3.py``; with it timm's
+  weights give timm's function for ``inception_v4`` too. Average pools
+  inside the blocks do not count the padding (as timm / TF).
+- Initialisation is PyTorch's default; dropout is the paper's 0.2 (timm 0).
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 import torch
 from torch import nn
 
 from . import Reference, register
-from .googlenet import Concat
-from .inception_v3 import inception_35
+from .googlenet import Concat, out_channels, scaled, stack
+from .inception_v3 import avg_pool_proj, cifar_stem, inception_35, tf_batchnorm_eps_
 from .inception_v3 import stem as inception_v3_stem
 from .layers import conv_bn_relu as conv
 from .layers import expect_input
@@ -81,84 +120,91 @@ def max_pool() -> nn.MaxPool2d:
     return nn.MaxPool2d(3, stride=2)
 
 
-def avg_pool_proj(in_channels: int, out_channels: int) -> nn.Sequential:
-    """The pooling branch of the Inception-v4 blocks: 3x3 average pool, then a 1x1 projection."""
-    pool = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
-    return nn.Sequential(pool, conv(in_channels, out_channels, 1))
+def pool_proj(in_channels: int, out_channels: int) -> nn.Sequential:
+    """The pooling branch of the Inception-v4 blocks: 3x3 average pool (padding not counted, as TF), 1x1 projection."""
+    return avg_pool_proj(in_channels, out_channels, count_include_pad=False)
 
 
 # ----- Inception-v4 ---------------------------------------------------------------------------
 
 
-def stem_v4(in_channels: int) -> nn.Sequential:
+def stem_v4(in_channels: int, width: float = 1.0) -> nn.Sequential:
     """The stem of Inception-v4 and of the paper's Inception-ResNet-v2 (Figure 3): 299x299x3 -> 35x35x384."""
+    c32, c64, c96, c192 = scaled((32, 64, 96, 192), width)
     return nn.Sequential(
-        valid(in_channels, 32, 3, stride=2),  # N x 32 x 149 x 149
-        valid(32, 32, 3),  # N x 32 x 147 x 147
-        conv(32, 64, 3),  # N x 64 x 147 x 147
-        Concat(max_pool(), valid(64, 96, 3, stride=2)),  # N x 160 x 73 x 73
+        valid(in_channels, c32, 3, stride=2),  # N x 32 x 149 x 149
+        valid(c32, c32, 3),  # N x 32 x 147 x 147
+        conv(c32, c64, 3),  # N x 64 x 147 x 147
+        Concat(max_pool(), valid(c64, c96, 3, stride=2)),  # N x 160 x 73 x 73
         Concat(
-            nn.Sequential(conv(160, 64, 1), valid(64, 96, 3)),
-            nn.Sequential(conv(160, 64, 1), conv(64, 64, (1, 7)), conv(64, 64, (7, 1)), valid(64, 96, 3)),
+            nn.Sequential(conv(c64 + c96, c64, 1), valid(c64, c96, 3)),
+            nn.Sequential(conv(c64 + c96, c64, 1), conv(c64, c64, (1, 7)), conv(c64, c64, (7, 1)), valid(c64, c96, 3)),
         ),  # N x 192 x 71 x 71
-        Concat(valid(192, 192, 3, stride=2), max_pool()),  # N x 384 x 35 x 35
+        Concat(valid(2 * c96, c192, 3, stride=2), max_pool()),  # N x 384 x 35 x 35
     )
 
 
-def inception_a() -> Concat:
+def inception_a(in_channels: int = 384, width: float = 1.0) -> Concat:
     """Inception-A (Figure 4), on the 35x35x384 grid."""
+    c64, c96 = scaled((64, 96), width)
     return Concat(
-        conv(384, 96, 1),
-        nn.Sequential(conv(384, 64, 1), conv(64, 96, 3)),
-        nn.Sequential(conv(384, 64, 1), conv(64, 96, 3), conv(96, 96, 3)),
-        avg_pool_proj(384, 96),
+        conv(in_channels, c96, 1),
+        nn.Sequential(conv(in_channels, c64, 1), conv(c64, c96, 3)),
+        nn.Sequential(conv(in_channels, c64, 1), conv(c64, c96, 3), conv(c96, c96, 3)),
+        pool_proj(in_channels, c96),
     )
 
 
 def reduction_a(in_channels: int, k: int, l: int, m: int, n: int) -> Concat:  # noqa: E741 (the paper's names)
-    """Reduction-A (Figure 7), 35x35 -> 17x17, with the filter counts k, l, m, n of Table 1; in_channels + n + m out."""
+    """Reduction-A (Figure 7), 35x35 -> 17x17, with the filter counts k, l, m, n of Table 1; n + m + in_channels out."""
     return Concat(
-        max_pool(),
         valid(in_channels, n, 3, stride=2),
         nn.Sequential(conv(in_channels, k, 1), conv(k, l, 3), valid(l, m, 3, stride=2)),
-    )
-
-
-def inception_b() -> Concat:
-    """Inception-B (Figure 5), on the 17x17x1024 grid."""
-    return Concat(
-        conv(1024, 384, 1),
-        nn.Sequential(conv(1024, 192, 1), conv(192, 224, (1, 7)), conv(224, 256, (7, 1))),
-        nn.Sequential(
-            conv(1024, 192, 1),
-            conv(192, 192, (7, 1)), conv(192, 224, (1, 7)),
-            conv(224, 224, (7, 1)), conv(224, 256, (1, 7)),
-        ),  # fmt: skip
-        avg_pool_proj(1024, 128),
-    )
-
-
-def reduction_b_v4() -> Concat:
-    """Inception-v4's Reduction-B (Figure 8), 17x17x1024 -> 8x8x1536."""
-    return Concat(
         max_pool(),
-        nn.Sequential(conv(1024, 192, 1), valid(192, 192, 3, stride=2)),
-        nn.Sequential(conv(1024, 256, 1), conv(256, 256, (1, 7)), conv(256, 320, (7, 1)), valid(320, 320, 3, stride=2)),
     )
 
 
-def inception_c() -> Concat:
-    """Inception-C (Figure 6), on the 8x8x1536 grid: 3x3 outputs split into parallel 1x3 and 3x1."""
+def inception_b(in_channels: int = 1024, width: float = 1.0) -> Concat:
+    """Inception-B (Figure 5), on the 17x17x1024 grid."""
+    c128, c192, c224, c256, c384 = scaled((128, 192, 224, 256, 384), width)
     return Concat(
-        conv(1536, 256, 1),
-        nn.Sequential(conv(1536, 384, 1), Concat(conv(384, 256, (1, 3)), conv(384, 256, (3, 1)))),
+        conv(in_channels, c384, 1),
+        nn.Sequential(conv(in_channels, c192, 1), conv(c192, c224, (1, 7)), conv(c224, c256, (7, 1))),
         nn.Sequential(
-            conv(1536, 384, 1),
-            conv(384, 448, (3, 1)),
-            conv(448, 512, (1, 3)),
-            Concat(conv(512, 256, (1, 3)), conv(512, 256, (3, 1))),
+            conv(in_channels, c192, 1),
+            conv(c192, c192, (7, 1)), conv(c192, c224, (1, 7)),
+            conv(c224, c224, (7, 1)), conv(c224, c256, (1, 7)),
+        ),  # fmt: skip
+        pool_proj(in_channels, c128),
+    )
+
+
+def reduction_b_v4(in_channels: int = 1024, width: float = 1.0) -> Concat:
+    """Inception-v4's Reduction-B (Figure 8), 17x17x1024 -> 8x8x1536."""
+    c192, c256, c320 = scaled((192, 256, 320), width)
+    return Concat(
+        nn.Sequential(conv(in_channels, c192, 1), valid(c192, c192, 3, stride=2)),
+        nn.Sequential(
+            conv(in_channels, c256, 1), conv(c256, c256, (1, 7)), conv(c256, c320, (7, 1)),
+            valid(c320, c320, 3, stride=2),
+        ),  # fmt: skip
+        max_pool(),
+    )
+
+
+def inception_c(in_channels: int = 1536, width: float = 1.0) -> Concat:
+    """Inception-C (Figure 6), on the 8x8x1536 grid: 3x3 outputs split into parallel 1x3 and 3x1."""
+    c256, c384, c448, c512 = scaled((256, 384, 448, 512), width)
+    return Concat(
+        conv(in_channels, c256, 1),
+        nn.Sequential(conv(in_channels, c384, 1), Concat(conv(c384, c256, (1, 3)), conv(c384, c256, (3, 1)))),
+        nn.Sequential(
+            conv(in_channels, c384, 1),
+            conv(c384, c448, (3, 1)),
+            conv(c448, c512, (1, 3)),
+            Concat(conv(c512, c256, (1, 3)), conv(c512, c256, (3, 1))),
         ),
-        avg_pool_proj(1536, 256),
+        pool_proj(in_channels, c256),
     )
 
 
@@ -171,75 +217,100 @@ class ScaledResidual(nn.Module):
     The branches' concatenation (``branch_channels``) is brought back to the
     block's width by a 1x1 convolution with a bias and no activation ("1x1
     Conv, Linear"), scaled down (Section 3.3) and added to the input.
+    ``shortcut=False`` leaves out the ``x +`` (the same block without its
+    residual connection); ``relu=False`` leaves out the ReLU (the released
+    IR-v2's last block).
     """
 
-    def __init__(self, branches: Concat, branch_channels: int, channels: int, scale: float) -> None:
+    def __init__(
+        self,
+        branches: Concat,
+        branch_channels: int,
+        channels: int,
+        scale: float,
+        shortcut: bool = True,
+        relu: bool = True,
+    ) -> None:
         super().__init__()
         self.branches = branches
         self.project = nn.Conv2d(branch_channels, channels, 1)
         self.scale = scale
-        self.relu = nn.ReLU(inplace=True)
+        self.shortcut = shortcut
+        self.relu = nn.ReLU(inplace=True) if relu else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu(x + self.scale * self.project(self.branches(x)))
+        residual = self.scale * self.project(self.branches(x))
+        return self.relu(x + residual if self.shortcut else residual)
 
 
-def block_35(channels: int, b1: int, b2: tuple[int, int], b3: tuple[int, int, int], scale: float) -> ScaledResidual:
+def block_35(
+    channels: int, b1: int, b2: tuple[int, int], b3: tuple[int, int, int], scale: float, shortcut: bool = True
+) -> ScaledResidual:
     """Inception-ResNet-A, 35x35 grid (Fig. 10: v1; Fig. 16: v2): 1x1 | 1x1 -> 3x3 | 1x1 -> 3x3 -> 3x3."""
     branches = Concat(
         conv(channels, b1, 1),
         nn.Sequential(conv(channels, b2[0], 1), conv(b2[0], b2[1], 3)),
         nn.Sequential(conv(channels, b3[0], 1), conv(b3[0], b3[1], 3), conv(b3[1], b3[2], 3)),
     )
-    return ScaledResidual(branches, b1 + b2[-1] + b3[-1], channels, scale)
+    return ScaledResidual(branches, b1 + b2[-1] + b3[-1], channels, scale, shortcut)
 
 
-def block_17(channels: int, b1: int, b2: tuple[int, int, int], scale: float) -> ScaledResidual:
+def block_17(channels: int, b1: int, b2: tuple[int, int, int], scale: float, shortcut: bool = True) -> ScaledResidual:
     """Inception-ResNet-B, 17x17 grid (Fig. 11: v1; Fig. 17: v2): 1x1 | 1x1 -> 1x7 -> 7x1."""
     branches = Concat(
         conv(channels, b1, 1),
         nn.Sequential(conv(channels, b2[0], 1), conv(b2[0], b2[1], (1, 7)), conv(b2[1], b2[2], (7, 1))),
     )
-    return ScaledResidual(branches, b1 + b2[-1], channels, scale)
+    return ScaledResidual(branches, b1 + b2[-1], channels, scale, shortcut)
 
 
-def block_8(channels: int, b1: int, b2: tuple[int, int, int], scale: float) -> ScaledResidual:
+def block_8(
+    channels: int, b1: int, b2: tuple[int, int, int], scale: float, shortcut: bool = True, relu: bool = True
+) -> ScaledResidual:
     """Inception-ResNet-C, 8x8 grid (Fig. 13: v1; Fig. 19: v2): 1x1 | 1x1 -> 1x3 -> 3x1."""
     branches = Concat(
         conv(channels, b1, 1),
         nn.Sequential(conv(channels, b2[0], 1), conv(b2[0], b2[1], (1, 3)), conv(b2[1], b2[2], (3, 1))),
     )
-    return ScaledResidual(branches, b1 + b2[-1], channels, scale)
+    return ScaledResidual(branches, b1 + b2[-1], channels, scale, shortcut, relu)
 
 
-def reduction_b_resnet(in_channels: int, a: int, b: int, c: tuple[int, int]) -> Concat:
-    """Inception-ResNet's Reduction-B, 17x17 -> 8x8 (Fig. 12: v1; Fig. 18: v2); every branch starts with 1x1 256."""
+def reduction_b_resnet(in_channels: int, a: int, b: int, c: tuple[int, int], reduce: int = 256) -> Concat:
+    """Inception-ResNet's Reduction-B, 17x17 -> 8x8 (Fig. 12: v1; Fig. 18: v2); every branch starts with 1x1 ``reduce``."""
     return Concat(
+        nn.Sequential(conv(in_channels, reduce, 1), valid(reduce, a, 3, stride=2)),
+        nn.Sequential(conv(in_channels, reduce, 1), valid(reduce, b, 3, stride=2)),
+        nn.Sequential(conv(in_channels, reduce, 1), conv(reduce, c[0], 3), valid(c[0], c[1], 3, stride=2)),
         max_pool(),
-        nn.Sequential(conv(in_channels, 256, 1), valid(256, a, 3, stride=2)),
-        nn.Sequential(conv(in_channels, 256, 1), valid(256, b, 3, stride=2)),
-        nn.Sequential(conv(in_channels, 256, 1), conv(256, c[0], 3), valid(c[0], c[1], 3, stride=2)),
     )
 
 
-def stem_resnet_v1(in_channels: int) -> nn.Sequential:
+def stem_resnet_v1(in_channels: int, width: float = 1.0) -> nn.Sequential:
     """The stem of Inception-ResNet-v1 (Figure 14): 299x299x3 -> 35x35x256."""
+    c32, c64, c80, c192, c256 = scaled((32, 64, 80, 192, 256), width)
     return nn.Sequential(
-        valid(in_channels, 32, 3, stride=2),  # N x 32 x 149 x 149
-        valid(32, 32, 3),  # N x 32 x 147 x 147
-        conv(32, 64, 3),  # N x 64 x 147 x 147
+        valid(in_channels, c32, 3, stride=2),  # N x 32 x 149 x 149
+        valid(c32, c32, 3),  # N x 32 x 147 x 147
+        conv(c32, c64, 3),  # N x 64 x 147 x 147
         max_pool(),  # N x 64 x 73 x 73
-        conv(64, 80, 1),  # N x 80 x 73 x 73
-        valid(80, 192, 3),  # N x 192 x 71 x 71
-        valid(192, 256, 3, stride=2),  # N x 256 x 35 x 35
+        conv(c64, c80, 1),  # N x 80 x 73 x 73
+        valid(c80, c192, 3),  # N x 192 x 71 x 71
+        valid(c192, c256, 3, stride=2),  # N x 256 x 35 x 35
     )
 
 
-def stem_resnet_v2(in_channels: int) -> nn.Sequential:
-    """The released Inception-ResNet-v2's stem: Inception-v3's stem and one Inception-v3 35x35 module -> 35x35x320."""
+def stem_resnet_v2(in_channels: int, width: float = 1.0, small_input: bool = False) -> nn.Sequential:
+    """The released Inception-ResNet-v2's stem: Inception-v3's stem and one Inception-v3 35x35 module -> 35x35x320.
+
+    The module (timm's "Mixed_5b") has 96 1x1 filters and, as released, an
+    average pool that does not count the padding. ``small_input=True``: the
+    CIFAR stem in front of the module instead (32x32x320).
+    """
+    c192 = scaled(192, width)
+    first = cifar_stem(in_channels, c192, width) if small_input else inception_v3_stem(in_channels, width=width)
     return nn.Sequential(
-        inception_v3_stem(in_channels),  # N x 192 x 35 x 35
-        inception_35(192, pool_features=64, ch1x1=96),  # N x 320 x 35 x 35 (96 + 64 + 96 + 64)
+        first,  # N x 192 x 35 x 35 (32 x 32 for CIFAR)
+        inception_35(c192, pool_features=64, ch1x1=96, width=width, count_include_pad=False),  # 96 + 64 + 96 + 64
     )
 
 
@@ -250,7 +321,10 @@ class InceptionNetwork(nn.Module):
     """The common frame of Figures 9 and 15: stem, three grids joined by two reductions, pool, dropout, linear.
 
     The builders below fill it with each network's blocks; ``final_conv`` is
-    the released IR-v2's 1x1 conv before the pooling (``None`` elsewhere).
+    the released IR-v2's 1x1 conv before the pooling (``None`` elsewhere);
+    ``min_size`` is the smallest input side that survives the stem and both
+    reductions. Every BatchNorm gets TF-slim's epsilon (1e-3). The shapes in
+    the comments are those of width 1 at 299x299 (32x32: grids of 32, 15, 7).
     """
 
     def __init__(
@@ -267,6 +341,7 @@ class InceptionNetwork(nn.Module):
         num_classes: int,
         final_conv: nn.Module | None = None,
         dropout: float = 0.2,
+        min_size: int = 75,
     ) -> None:
         super().__init__()
         self.stem = stem  # N x 384 x 35 x 35 (v4), 256 (IR-v1), 320 (IR-v2)
@@ -278,11 +353,13 @@ class InceptionNetwork(nn.Module):
         self.final_conv = final_conv if final_conv is not None else nn.Identity()  # IR-v2: N x 1536 x 8 x 8
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout))  # N x num_features
         self.classifier = nn.Linear(num_features, num_classes)
+        tf_batchnorm_eps_(self)
         self.name = name
         self.in_channels = in_channels
+        self.min_size = min_size
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        expect_input(x, self.name, self.in_channels, min_size=75)  # smaller inputs vanish before the 8x8 grid
+        expect_input(x, self.name, self.in_channels, min_size=self.min_size)  # smaller inputs vanish before 8x8
         x = self.grid35(self.stem(x))  # N x C x 35 x 35
         x = self.grid17(self.reduction_a(x))  # N x C x 17 x 17
         x = self.grid8(self.reduction_b(x))  # N x C x 8 x 8
@@ -295,22 +372,47 @@ class InceptionNetwork(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
+def _frame(name: str, small_input: bool) -> dict[str, str | int]:
+    """The name and smallest input of the ImageNet network or of its CIFAR member (stem without downsampling)."""
+    return {"name": name + "_cifar", "min_size": 7} if small_input else {"name": name, "min_size": 75}
+
+
 @register(input_size=(3, 299, 299), reference=Reference("timm", builder="timm:inception_v4"))
 def inception_v4(
-    num_classes: int = 1000, in_channels: int = 3, depths: tuple[int, int, int] = (4, 7, 3), dropout: float = 0.2
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    depths: tuple[int, int, int] = (4, 7, 3),
+    dropout: float = 0.2,
+    width: float = 1.0,
+    small_input: bool = False,
 ) -> InceptionNetwork:
-    """Inception-v4 (Figure 9); ``depths`` are the numbers of Inception-A, -B and -C blocks."""
+    """Inception-v4 (Figure 9); ``depths`` are the numbers of Inception-A, -B and -C blocks.
+
+    ``width`` multiplies every convolution's channels; ``small_input=True`` is ``inception_v4_cifar``.
+    """
     a, b, c = depths
+    stem = cifar_stem(in_channels, scaled(384, width), width) if small_input else stem_v4(in_channels, width)
+    channels = out_channels(stem, in_channels)  # 384
+    grid35 = stack(channels, [partial(inception_a, width=width)] * a)
+    channels = out_channels(grid35, channels)  # 4 x 96 = 384
+    reduction_35 = reduction_a(channels, *scaled((192, 224, 256, 384), width))  # k, l, m, n of Table 1
+    channels = out_channels(reduction_35, channels)  # 384 + 256 + 384 = 1024
+    grid17 = stack(channels, [partial(inception_b, width=width)] * b)
+    channels = out_channels(grid17, channels)  # 384 + 256 + 256 + 128 = 1024
+    reduction_17 = reduction_b_v4(channels, width)
+    channels = out_channels(reduction_17, channels)  # 192 + 320 + 1024 = 1536
+    grid8 = stack(channels, [partial(inception_c, width=width)] * c)
+    channels = out_channels(grid8, channels)  # 256 + 512 + 512 + 256 = 1536
     return InceptionNetwork(
-        "inception_v4",
-        in_channels,
-        stem=stem_v4(in_channels),
-        grid35=nn.Sequential(*[inception_a() for _ in range(a)]),
-        reduction_a=reduction_a(384, k=192, l=224, m=256, n=384),
-        grid17=nn.Sequential(*[inception_b() for _ in range(b)]),
-        reduction_b=reduction_b_v4(),
-        grid8=nn.Sequential(*[inception_c() for _ in range(c)]),
-        num_features=1536,
+        **_frame("inception_v4", small_input),
+        in_channels=in_channels,
+        stem=stem,
+        grid35=grid35,
+        reduction_a=reduction_35,
+        grid17=grid17,
+        reduction_b=reduction_17,
+        grid8=grid8,
+        num_features=channels,
         num_classes=num_classes,
         dropout=dropout,
     )
@@ -327,19 +429,41 @@ def inception_resnet_v1(
     depths: tuple[int, int, int] = (5, 10, 5),
     scales: tuple[float, float, float] = (0.17, 0.10, 0.20),
     dropout: float = 0.2,
+    residual: bool = True,
+    width: float = 1.0,
+    small_input: bool = False,
 ) -> InceptionNetwork:
-    """Inception-ResNet-v1 (Figure 15 with Figures 14, 10, 7, 11, 12, 13); ``scales`` scale the residuals."""
+    """Inception-ResNet-v1 (Figure 15 with Figures 14, 10, 7, 11, 12, 13); ``scales`` scale the residuals.
+
+    ``residual=False`` removes the shortcuts; ``width`` multiplies every
+    convolution's channels; ``small_input=True`` is ``inception_resnet_v1_cifar``.
+    """
     a, b, c = depths
+    channels = scaled(256, width)
+    stem = cifar_stem(in_channels, channels, width) if small_input else stem_resnet_v1(in_channels, width)
+    grid35 = nn.Sequential(
+        *[block_35(channels, *scaled((32, (32, 32), (32, 32, 32)), width), scales[0], residual) for _ in range(a)]
+    )
+    reduction_35 = reduction_a(channels, *scaled((192, 192, 256, 384), width))  # k, l, m, n of Table 1
+    channels = out_channels(reduction_35, channels)  # 384 + 256 + 256 = 896
+    grid17 = nn.Sequential(
+        *[block_17(channels, *scaled((128, (128, 128, 128)), width), scales[1], residual) for _ in range(b)]
+    )
+    reduction_17 = reduction_b_resnet(channels, *scaled((384, 256, (256, 256), 256), width))
+    channels = out_channels(reduction_17, channels)  # 384 + 256 + 256 + 896 = 1792
+    grid8 = nn.Sequential(
+        *[block_8(channels, *scaled((192, (192, 192, 192)), width), scales[2], residual) for _ in range(c)]
+    )
     return InceptionNetwork(
-        "inception_resnet_v1",
-        in_channels,
-        stem=stem_resnet_v1(in_channels),
-        grid35=nn.Sequential(*[block_35(256, 32, (32, 32), (32, 32, 32), scales[0]) for _ in range(a)]),
-        reduction_a=reduction_a(256, k=192, l=192, m=256, n=384),
-        grid17=nn.Sequential(*[block_17(896, 128, (128, 128, 128), scales[1]) for _ in range(b)]),
-        reduction_b=reduction_b_resnet(896, a=384, b=256, c=(256, 256)),
-        grid8=nn.Sequential(*[block_8(1792, 192, (192, 192, 192), scales[2]) for _ in range(c)]),
-        num_features=1792,
+        **_frame("inception_resnet_v1", small_input),
+        in_channels=in_channels,
+        stem=stem,
+        grid35=grid35,
+        reduction_a=reduction_35,
+        grid17=grid17,
+        reduction_b=reduction_17,
+        grid8=grid8,
+        num_features=channels,
         num_classes=num_classes,
         dropout=dropout,
     )
@@ -352,20 +476,74 @@ def inception_resnet_v2(
     depths: tuple[int, int, int] = (10, 20, 10),
     scales: tuple[float, float, float] = (0.17, 0.10, 0.20),
     dropout: float = 0.2,
+    residual: bool = True,
+    released: bool = True,
+    width: float = 1.0,
+    small_input: bool = False,
 ) -> InceptionNetwork:
-    """Inception-ResNet-v2 as released (timm), with the branches of Figures 16-19; ``depths=(5, 10, 5)``: Figure 15."""
+    """Inception-ResNet-v2 as released (timm), with the branches of Figures 16-19; ``depths=(5, 10, 5)``: Figure 15.
+
+    ``released=False`` makes the last block like the others (scale
+    ``scales[2]`` and a ReLU; released: 1.0 and none); ``residual=False``
+    removes the shortcuts; ``width`` multiplies every convolution's channels;
+    ``small_input=True`` is ``inception_resnet_v2_cifar``.
+    """
     a, b, c = depths
+    stem = stem_resnet_v2(in_channels, width, small_input)
+    channels = out_channels(stem, in_channels)  # 96 + 64 + 96 + 64 = 320
+    grid35 = nn.Sequential(
+        *[block_35(channels, *scaled((32, (32, 32), (32, 48, 64)), width), scales[0], residual) for _ in range(a)]
+    )
+    reduction_35 = reduction_a(channels, *scaled((256, 256, 384, 384), width))  # k, l, m, n of Table 1
+    channels = out_channels(reduction_35, channels)  # 384 + 384 + 320 = 1088
+    grid17 = nn.Sequential(
+        *[block_17(channels, *scaled((192, (128, 160, 192)), width), scales[1], residual) for _ in range(b)]
+    )
+    reduction_17 = reduction_b_resnet(channels, *scaled((384, 288, (288, 320), 256), width))
+    channels = out_channels(reduction_17, channels)  # 384 + 288 + 320 + 1088 = 2080
+    # The released network's last block has scale 1.0 and no ReLU (the 1x1 conv after it has its own).
+    last = [released and i == c - 1 for i in range(c)]
+    grid8 = nn.Sequential(
+        *[
+            block_8(channels, *scaled((192, (192, 224, 256)), width), 1.0 if final else scales[2], residual, not final)
+            for final in last
+        ]
+    )
+    num_features = scaled(1536, width)
     return InceptionNetwork(
-        "inception_resnet_v2",
-        in_channels,
-        stem=stem_resnet_v2(in_channels),
-        grid35=nn.Sequential(*[block_35(320, 32, (32, 32), (32, 48, 64), scales[0]) for _ in range(a)]),
-        reduction_a=reduction_a(320, k=256, l=256, m=384, n=384),
-        grid17=nn.Sequential(*[block_17(1088, 192, (128, 160, 192), scales[1]) for _ in range(b)]),
-        reduction_b=reduction_b_resnet(1088, a=384, b=288, c=(288, 320)),
-        grid8=nn.Sequential(*[block_8(2080, 192, (192, 224, 256), scales[2]) for _ in range(c)]),
-        final_conv=conv(2080, 1536, 1),
-        num_features=1536,
+        **_frame("inception_resnet_v2", small_input),
+        in_channels=in_channels,
+        stem=stem,
+        grid35=grid35,
+        reduction_a=reduction_35,
+        grid17=grid17,
+        reduction_b=reduction_17,
+        grid8=grid8,
+        final_conv=conv(channels, num_features, 1),
+        num_features=num_features,
         num_classes=num_classes,
         dropout=dropout,
     )
+
+
+@register(input_size=(3, 32, 32), num_classes=10)
+def inception_v4_cifar(num_classes: int = 10, **kwargs) -> InceptionNetwork:
+    """Inception-v4's blocks and reductions behind a 3x3-conv stem for 32x32 images (options: ``inception_v4``)."""
+    return inception_v4(num_classes, small_input=True, **kwargs)
+
+
+@register(input_size=(3, 32, 32), num_classes=10)
+def inception_resnet_v1_cifar(num_classes: int = 10, **kwargs) -> InceptionNetwork:
+    """Inception-ResNet-v1's blocks and reductions behind a 3x3-conv stem (options: ``inception_resnet_v1``)."""
+    return inception_resnet_v1(num_classes, small_input=True, **kwargs)
+
+
+@register(input_size=(3, 32, 32), num_classes=10)
+def inception_resnet_v2_cifar(
+    num_classes: int = 10, depths: tuple[int, int, int] = (5, 10, 5), released: bool = False, **kwargs
+) -> InceptionNetwork:
+    """Inception-ResNet-v2's blocks with Figure 15's 5, 10, 5 blocks behind the CIFAR stem, all blocks alike.
+
+    Options: ``inception_resnet_v2`` (``scales``, ``residual``, ``width``, ...).
+    """
+    return inception_resnet_v2(num_classes, depths=depths, released=released, small_input=True, **kwargs)
