@@ -52,7 +52,7 @@ import torch.nn.functional as F
 import torchvision
 from PIL import Image, ImageOps
 
-from .profiles import default_device
+from ..profiles import default_device
 
 __all__ = [
     "DATASETS",
