@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 from cnnbook import models
-from cnnbook.models.googlenet import INCEPTION_MODULES, TABLE1_PARAMS_K
+from cnnbook.models.googlenet import INCEPTION_MODULES, TABLE1_PARAMS_K, Concat, inception, out_channels, scaled, stack
+from cnnbook.models.layers import conv_bn_relu
 from cnnbook.summary import count_params
 
 # Table 1's "output size" column: each Inception module's (channels, side) at 224x224.
@@ -141,3 +142,55 @@ def test_cifar_stage_shapes_forward_backward_and_optional_aux() -> None:
 def test_wrong_input_raises_clear_error(name: str, shape: tuple[int, ...], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         models.create(name).eval()(torch.zeros(shape))
+
+
+def test_scaled_rounds_every_width_and_keeps_at_least_one() -> None:
+    assert scaled(96, 0.25) == 24 and scaled(96, 1.0) == 96
+    assert scaled((32, (48, 64)), 0.5) == (16, (24, 32))  # nested tuples, as the block builders take them
+    assert scaled(7, 0.3) == 2  # 2.1, rounded
+    assert scaled(3, 0.1) == 1, "a branch never disappears"
+
+
+def test_out_channels_follows_convolutions_pools_and_concatenations() -> None:
+    module = inception(192, *INCEPTION_MODULES["3a"])
+    assert out_channels(module, 192) == 256  # Table 1: 64 + 128 + 32 + 32
+    # A max pool branch passes its input's channels on.
+    reduction = Concat(nn.MaxPool2d(3, 2), nn.Sequential(conv_bn_relu(10, 4, 1), conv_bn_relu(4, 6, 3, stride=2, padding=0)))
+    assert out_channels(reduction, 10) == 16
+    assert reduction(torch.randn(1, 10, 9, 9)).shape[1] == 16
+    with pytest.raises(TypeError, match="Linear"):
+        out_channels(nn.Linear(3, 4), 3)
+
+
+def test_stack_builds_each_block_for_what_the_previous_one_outputs() -> None:
+    blocks = stack(5, [lambda c: conv_bn_relu(c, 7, 3), lambda c: Concat(nn.MaxPool2d(3, 1, 1), conv_bn_relu(c, 4, 1))])
+    assert blocks[0][0].in_channels == 5 and blocks[1][1][0].in_channels == 7
+    assert blocks(torch.randn(2, 5, 8, 8)).shape == (2, 11, 8, 8)
+
+
+def convs(model: nn.Module) -> list[nn.Conv2d]:
+    return [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+
+
+def test_cifar_width_scales_every_convolution_and_the_parameters() -> None:
+    with torch.device("meta"):
+        full, narrow = models.create("googlenet_cifar"), models.create("googlenet_cifar", width=0.25)
+    assert [scaled(c.out_channels, 0.25) for c in convs(full)] == [c.out_channels for c in convs(narrow)]
+    # Module 3a at width 0.25 by hand: widths (16, 24, 32, 4, 8, 8) on the stem's 48 channels, weights + biases.
+    module_3a = (48 * 16 + 16) + (48 * 24 + 24) + (9 * 24 * 32 + 32) + (48 * 4 + 4) + (25 * 4 * 8 + 8) + (48 * 8 + 8)
+    assert count_params(narrow.inception["3a"]) == module_3a == 10_300
+    assert count_params(narrow.stem) == 3 * 9 * 48 + 48
+    assert count_params(full) == 5_864_762 and count_params(narrow) == 370_790  # about 1/16
+
+
+def test_cifar_width_stage_shapes_and_auxiliary_classifiers() -> None:
+    model = models.create("googlenet_cifar", width=0.25, aux_logits=True).train()
+    shapes, out = stage_shapes(model, torch.randn(2, 3, 32, 32))
+    side = {28: 32, 14: 16, 7: 8}
+    expected = {"stem": (2, 48, 32, 32), **{n: (2, c // 4, side[s], side[s]) for n, (c, s) in TABLE1_OUTPUT.items()}}
+    assert shapes == expected  # every module's widths in Table 1 are multiples of 4
+    assert [t.shape for t in out] == [(2, 10)] * 3
+    aux = model.aux["4a"]
+    assert (aux.conv[0].out_channels, aux.fc[1].out_features) == (32, 256)  # 128 maps and 1024 units, times 0.25
+    sum(o.logsumexp(1).sum() for o in out).backward()
+    assert all(p.grad is not None for p in model.parameters())

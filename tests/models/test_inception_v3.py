@@ -8,6 +8,8 @@ import torchvision
 from torch import nn
 
 from cnnbook import models
+from cnnbook.models.googlenet import scaled
+from cnnbook.models.inception_v3 import TF_BATCHNORM_EPS
 from cnnbook.summary import count_params
 
 # torchvision's inception_v3 warns that its default initialisation will change; the counts do not.
@@ -107,5 +109,113 @@ def test_forward_backward_and_eval_output(name: str) -> None:
 )
 def test_wrong_input_raises_clear_error(shape: tuple[int, ...], train: bool, message: str) -> None:
     model = models.create("inception_v3").train(train)
+    with pytest.raises(ValueError, match=message):
+        model(torch.zeros(shape))
+
+
+def randomise_batchnorm_statistics_(model: nn.Module) -> None:
+    """Non-trivial running statistics, so that a misplaced BatchNorm or a different epsilon would show."""
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.1, 0.1)
+                module.running_var.uniform_(0.5, 1.5)
+
+
+def test_same_function_as_torchvision_with_its_weights() -> None:
+    """torchvision's weights, copied in order, give torchvision's logits: the same layers, order and epsilon."""
+    torch.manual_seed(0)
+    theirs = torchvision.models.inception_v3(weights=None, aux_logits=False, init_weights=False).double().eval()
+    randomise_batchnorm_statistics_(theirs)
+    ours = models.create("inception_v3", aux_logits=False).double().eval()
+    ours.load_state_dict(dict(zip(ours.state_dict(), theirs.state_dict().values())))
+    x = torch.randn(1, 3, 139, 139, dtype=torch.float64)  # the smallest input whose last grid is 3x3, not 1x1
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), theirs(x), rtol=1e-10, atol=1e-10)
+
+
+def test_batchnorm_uses_tensorflows_epsilon() -> None:
+    with torch.device("meta"):
+        for name in ["inception_v2", "inception_v3", "inception_v3_cifar"]:
+            norms = [m for m in models.create(name).modules() if isinstance(m, nn.BatchNorm2d)]
+            assert norms and all(m.eps == TF_BATCHNORM_EPS == 1e-3 for m in norms), name
+
+
+# inception_v3_cifar at 32x32: each stage's (channels, side) at width 1 (the grids of 35, 17 and 8 become 32, 15, 7).
+CIFAR_STAGES = {
+    "stem": (192, 32),
+    "grid35": (288, 32),
+    "reduction17": (768, 15),
+    "grid17": (768, 15),
+    "reduction8": (1280, 7),
+    "grid8": (2048, 7),
+}
+
+
+@pytest.mark.parametrize("width", [1.0, 0.25])
+@torch.no_grad()
+def test_cifar_stage_shapes(width: float) -> None:
+    model = models.create("inception_v3_cifar", width=width).eval()
+    shapes: dict[str, tuple[int, ...]] = {}
+    hooks = [
+        getattr(model, stage).register_forward_hook(lambda m, i, o, s=stage: shapes.__setitem__(s, tuple(o.shape)))
+        for stage in CIFAR_STAGES
+    ]
+    out = model(torch.randn(1, 3, 32, 32))
+    for hook in hooks:
+        hook.remove()
+    # At width 0.25 every branch width is a multiple of 4, so each stage has exactly a quarter of the channels.
+    assert shapes == {stage: (1, round(c * width), s, s) for stage, (c, s) in CIFAR_STAGES.items()}
+    assert out.shape == (1, 10)
+
+
+def conv(c_in: int, c_out: int, k: int) -> int:
+    """A k x k convolution followed by BatchNorm: weights plus BatchNorm's scale and shift."""
+    return c_in * c_out * k * k + 2 * c_out
+
+
+def test_cifar_member_is_inception_v3_with_another_stem() -> None:
+    """The same modules as inception_v3, parameter for parameter; only the stem and the 10-class head differ."""
+    with torch.device("meta"):
+        cifar = models.create("inception_v3_cifar")
+        imagenet = models.create("inception_v3", aux_logits=False)
+        narrow = models.create("inception_v3_cifar", width=0.25)
+    for stage in ["grid35", "reduction17", "grid17", "reduction8", "grid8"]:
+        assert count_params(getattr(cifar, stage)) == count_params(getattr(imagenet, stage)), stage
+    cifar_stem = conv(3, 32, 3) + conv(32, 64, 3) + conv(64, 192, 3)  # three 3x3 convs at 32x32: 130,464
+    imagenet_stem = conv(3, 32, 3) + conv(32, 32, 3) + conv(32, 64, 3) + conv(64, 80, 1) + conv(80, 192, 3)
+    assert count_params(cifar.stem) == cifar_stem and count_params(imagenet.stem) == imagenet_stem
+    head_difference = 2048 * (10 - 1000) + (10 - 1000)
+    assert count_params(cifar) == count_params(imagenet) - imagenet_stem + cifar_stem + head_difference == 21_763_850
+    # width scales every convolution (the auxiliary classifier's too) and the parameters by about 1/16.
+    with torch.device("meta"):
+        full_aux, narrow_aux = (models.create("inception_v3_cifar", aux_logits=True, width=w) for w in (1.0, 0.25))
+    widths = [[m.out_channels for m in net.modules() if isinstance(m, nn.Conv2d)] for net in (full_aux, narrow_aux)]
+    assert [scaled(c, 0.25) for c in widths[0]] == widths[1]
+    assert count_params(narrow) == 1_370_666
+
+
+def test_cifar_auxiliary_classifier_on_the_15x15_grid() -> None:
+    model = models.create("inception_v3_cifar", aux_logits=True, width=0.25).train()
+    assert model.aux.fc[0].kernel_size == (4, 4), "the 5x5/3 pool turns the 15x15 grid into 4x4"
+    assert (model.aux.conv[0].out_channels, model.aux.fc[0].out_channels) == (32, 192)  # 128 and 768, times 0.25
+    logits, aux = model(torch.randn(2, 3, 32, 32))
+    assert logits.shape == aux.shape == (2, 10)
+    (logits.logsumexp(1) + 0.4 * aux.logsumexp(1)).sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+    with torch.no_grad():
+        assert model.eval()(torch.randn(1, 3, 32, 32)).shape == (1, 10), "eval mode returns the logits only"
+
+
+@pytest.mark.parametrize(
+    ("aux_logits", "shape", "train", "message"),
+    [
+        (False, (1, 3, 6, 6), False, "at least 7x7"),  # the stem keeps the size, the two reductions need 7x7
+        (True, (2, 3, 16, 16), True, "at least 32x32"),  # the auxiliary head's convolution was built for 32x32
+        (False, (1, 1, 32, 32), False, "3 input channel"),
+    ],
+)
+def test_cifar_wrong_input_raises_clear_error(aux_logits: bool, shape: tuple[int, ...], train: bool, message: str):
+    model = models.create("inception_v3_cifar", aux_logits=aux_logits, width=0.25).train(train)
     with pytest.raises(ValueError, match=message):
         model(torch.zeros(shape))
