@@ -22,7 +22,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-__all__ = ["ModelSpec", "Reference", "register", "create", "names", "spec"]
+__all__ = ["ModelSpec", "Reference", "register", "create", "names", "families", "spec"]
 
 
 @dataclass(frozen=True)
@@ -143,8 +143,18 @@ def names(family: str | None = None) -> list[str]:
     return sorted(n for n, s in _REGISTRY.items() if family is None or s.family == family)
 
 
-# Importing a family registers its models. Keep this list in the book's order.
-from . import lenet  # noqa: E402,F401
-from . import alexnet, zfnet, nin, vgg  # noqa: E402,F401
-from . import googlenet, inception_v3, inception_v4  # noqa: E402,F401
-from . import resnet, preact_resnet, resnext, stochastic_depth, densenet  # noqa: E402,F401
+# The families, one file each, in the book's order. Importing a family's file registers its models.
+FAMILIES = (
+    "lenet", "alexnet", "zfnet", "nin", "vgg",
+    "googlenet", "inception_v3", "inception_v4",
+    "resnet", "preact_resnet", "resnext", "stochastic_depth", "densenet",
+)  # fmt: skip
+
+
+def families() -> list[str]:
+    """The model families (files of ``cnnbook/models/``) in the book's order."""
+    return list(FAMILIES)
+
+
+for _family in FAMILIES:
+    importlib.import_module(f"{__name__}.{_family}")
