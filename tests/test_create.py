@@ -48,3 +48,10 @@ def test_the_model_records_how_it_was_built():
     model = models.create("resnet20", num_classes=7, seed=3, shortcut="B")
     assert model.cnnbook_build == {"name": "resnet20", "num_classes": 7, "seed": 3, "options": {"shortcut": "B"}}
     assert models.create("lenet5").cnnbook_build["num_classes"] == 10  # the paper's, when None
+
+
+def test_families_are_every_models_family_in_the_books_order():
+    families = models.families()
+    assert families[:2] == ["lenet", "alexnet"] and families[-1] == "densenet"
+    assert set(families) == {models.spec(name).family for name in models.names()}
+    assert all(models.names(family) for family in families)  # no family without a model
