@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from cnnbook import models
+from cnnbook.models.googlenet import scaled
 from cnnbook.models.inception_v4 import block_35
 from cnnbook.summary import count_params
 
@@ -126,6 +127,7 @@ def test_figure15_block_counts_for_inception_resnet_v2() -> None:
         ("inception_v4", (1, 3, 64, 64), "at least 75x75"),
         ("inception_resnet_v1", (1, 1, 299, 299), "3 input channel"),
         ("inception_resnet_v2", (3, 299, 299), "batch"),
+        ("inception_v4_cifar", (1, 3, 6, 6), "at least 7x7"),  # the CIFAR stem keeps the size; the reductions need 7
     ],
 )
 def test_wrong_input_raises_clear_error(name: str, shape: tuple[int, ...], message: str) -> None:
@@ -137,3 +139,153 @@ def test_no_batchnorm_on_the_residual_projections() -> None:
     model = models.create("inception_resnet_v1")
     for block in [*model.grid35, *model.grid17, *model.grid8]:
         assert isinstance(block.project, nn.Conv2d) and block.project.bias is not None  # "1x1 Conv (Linear)"
+
+
+def randomise_batchnorm_statistics_(model: nn.Module) -> None:
+    """Non-trivial running statistics, so that a misplaced BatchNorm or a different epsilon would show."""
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.1, 0.1)
+                module.running_var.uniform_(0.5, 1.5)
+
+
+@pytest.mark.parametrize("name", ["inception_v4", "inception_resnet_v2"])
+def test_same_function_as_timm_with_its_weights(name: str) -> None:
+    """timm's weights (the released TF models'), copied in order, give timm's logits: the released function."""
+    torch.manual_seed(0)
+    theirs = timm.create_model(name, pretrained=False).double().eval()
+    randomise_batchnorm_statistics_(theirs)
+    ours = models.create(name).double().eval()
+    ours.load_state_dict(dict(zip(ours.state_dict(), theirs.state_dict().values())))
+    x = torch.randn(1, 3, 139, 139, dtype=torch.float64)  # the smallest input whose 8x8 grid is still 3x3, not 1x1
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), theirs(x), rtol=1e-10, atol=1e-10)
+
+
+def test_released_inception_resnet_v2_details() -> None:
+    with torch.device("meta"):
+        released, figures = models.create("inception_resnet_v2"), models.create("inception_resnet_v2", released=False)
+    # The released last block: scale 1.0 and no ReLU; the figures' blocks are all alike.
+    assert (released.grid8[-1].scale, type(released.grid8[-1].relu)) == (1.0, nn.Identity)
+    assert all(b.scale == 0.20 and isinstance(b.relu, nn.ReLU) for b in [*released.grid8[:-1], *figures.grid8])
+    # The stem's Inception-v3 module ("Mixed_5b") averages without the padding, as TensorFlow's "SAME" pooling.
+    (pool,) = [m for m in released.stem[1].modules() if isinstance(m, nn.AvgPool2d)]
+    assert pool.count_include_pad is False
+    assert [t.shape for t in released.state_dict().values()] == [t.shape for t in figures.state_dict().values()]
+    # The released last block by hand: x + residual, with its negative values kept.
+    block = models.create("inception_resnet_v2_cifar", width=0.25, released=True).eval().grid8[-1]
+    x = torch.randn(2, block.project.out_channels, 7, 7)
+    with torch.no_grad():
+        torch.testing.assert_close(block(x), x + block.project(block.branches(x)))
+        assert (block(x) < 0).any()
+
+
+def test_batchnorm_uses_tensorflows_epsilon() -> None:
+    with torch.device("meta"):
+        for name in [*NAMES, *CIFAR_NAMES]:
+            norms = [m for m in models.create(name).modules() if isinstance(m, nn.BatchNorm2d)]
+            assert norms and all(m.eps == 1e-3 for m in norms), name
+
+
+# ----- The CIFAR members ----------------------------------------------------------------------
+
+CIFAR_NAMES = ["inception_v4_cifar", "inception_resnet_v1_cifar", "inception_resnet_v2_cifar"]
+CIFAR_SIDES = [32, 32, 15, 15, 7, 7, 7]  # the 35x35, 17x17 and 8x8 grids at 32x32 (unpadded 3x3/2 reductions)
+CIFAR_PARAMS = {  # (width 1, width 0.25), 10 classes; derived in test_cifar_member_is_the_network_with_another_stem
+    "inception_v4_cifar": (40_793_898, 2_564_370),
+    "inception_resnet_v1_cifar": (20_533_162, 1_295_410),
+    "inception_resnet_v2_cifar": (32_218_826, 2_027_738),
+}
+
+
+@pytest.mark.parametrize("width", [1.0, 0.25])
+@pytest.mark.parametrize("name", CIFAR_NAMES)
+@torch.no_grad()
+def test_cifar_stage_shapes(name: str, width: float) -> None:
+    model = models.create(name, width=width).eval()
+    shapes: dict[str, tuple[int, ...]] = {}
+    hooks = [
+        getattr(model, stage).register_forward_hook(lambda m, i, o, s=stage: shapes.__setitem__(s, tuple(o.shape)))
+        for stage in STAGE_NAMES
+    ]
+    out = model(torch.randn(1, 3, 32, 32))
+    for hook in hooks:
+        hook.remove()
+    channels = STAGES[name.removesuffix("_cifar")]  # the ImageNet network's widths (IR-v2: the released ones)
+    # At width 0.25 every branch width is a multiple of 4, so each stage has exactly a quarter of the channels.
+    assert shapes == {stage: (1, round(c * width), s, s) for stage, c, s in zip(STAGE_NAMES, channels, CIFAR_SIDES)}
+    assert out.shape == (1, 10)
+
+
+@pytest.mark.parametrize(
+    ("name", "imagenet", "options", "stem_width"),
+    [
+        ("inception_v4_cifar", "inception_v4", {}, 384),
+        ("inception_resnet_v1_cifar", "inception_resnet_v1", {}, 256),
+        ("inception_resnet_v2_cifar", "inception_resnet_v2", {"depths": (5, 10, 5)}, 192),  # Figure 15's depths
+    ],
+)
+def test_cifar_member_is_the_network_with_another_stem(name: str, imagenet: str, options: dict, stem_width: int):
+    """The same blocks as the ImageNet network, parameter for parameter; only the stem and the head differ."""
+    with torch.device("meta"):
+        cifar, reference = models.create(name), models.create(imagenet, **options)
+    for stage in STAGE_NAMES[1:]:
+        assert count_params(getattr(cifar, stage)) == count_params(getattr(reference, stage)), stage
+    # The CIFAR stem by hand: three 3x3 convolutions with BatchNorm, e.g. for v4
+    # (3*9*32 + 64) + (32*9*64 + 128) + (64*9*384 + 768) = 928 + 18,560 + 221,952 = 241,440.
+    stem = conv(3, 32, 3) + conv(32, 64, 3) + conv(64, stem_width, 3)
+    if name == "inception_resnet_v2_cifar":  # followed by the released stem's Inception-v3 module (Mixed_5b)
+        stem += count_params(reference.stem[1])
+    assert count_params(cifar.stem) == stem
+    features = cifar.classifier.in_features
+    head = features * (10 - 1000) + (10 - 1000)
+    assert count_params(cifar) == count_params(reference) - count_params(reference.stem) + stem + head
+    assert count_params(cifar) == CIFAR_PARAMS[name][0]
+
+
+@pytest.mark.parametrize("name", CIFAR_NAMES)
+def test_cifar_width_scales_every_convolution(name: str) -> None:
+    with torch.device("meta"):
+        full, narrow = models.create(name), models.create(name, width=0.25)
+    widths = [[m.out_channels for m in net.modules() if isinstance(m, nn.Conv2d)] for net in (full, narrow)]
+    assert [scaled(c, 0.25) for c in widths[0]] == widths[1]
+    assert count_params(narrow) == CIFAR_PARAMS[name][1]  # about 1/16 of width 1
+    with torch.device("meta"):
+        shallow = models.create(name, depths=(1, 2, 1))
+    assert [len(shallow.grid35), len(shallow.grid17), len(shallow.grid8)] == [1, 2, 1]
+
+
+@pytest.mark.parametrize("name", CIFAR_NAMES)
+def test_cifar_forward_backward(name: str) -> None:
+    model = models.create(name, width=0.25).train()
+    out = model(torch.randn(2, 3, 32, 32))
+    assert out.shape == (2, 10)
+    out.logsumexp(1).sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+
+
+@pytest.mark.parametrize("name", ["inception_resnet_v1_cifar", "inception_resnet_v2_cifar"])
+def test_cifar_residual_false_removes_only_the_shortcuts(name: str) -> None:
+    torch.manual_seed(0)
+    residual = models.create(name, width=0.25).eval()
+    plain = models.create(name, width=0.25, residual=False).eval()
+    plain.load_state_dict(residual.state_dict())  # the same parameters, in the same places
+    blocks = [*plain.grid35, *plain.grid17, *plain.grid8]
+    assert len(blocks) == 20 and not any(b.shortcut for b in blocks)
+    assert all(b.shortcut for b in [*residual.grid35, *residual.grid17, *residual.grid8])
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert not torch.allclose(plain(x), residual(x))
+        block = plain.grid17[0]
+        h = torch.randn(2, block.project.out_channels, 15, 15)
+        torch.testing.assert_close(block(h), (block.scale * block.project(block.branches(h))).relu())
+
+
+def test_cifar_inception_resnet_v2_scales_and_blocks_alike() -> None:
+    with torch.device("meta"):
+        default = models.create("inception_resnet_v2_cifar")
+        unscaled = models.create("inception_resnet_v2_cifar", scales=(1.0, 1.0, 1.0))
+    assert [len(default.grid35), len(default.grid17), len(default.grid8)] == [5, 10, 5]  # Figure 15
+    assert {b.scale for b in default.grid8} == {0.20} and all(isinstance(b.relu, nn.ReLU) for b in default.grid8)
+    assert {b.scale for b in [*unscaled.grid35, *unscaled.grid17, *unscaled.grid8]} == {1.0}
