@@ -8,18 +8,26 @@ see a cold cache point CNNBOOK_CACHE at a temporary folder.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
+import signal
+import subprocess
+import sys
 import tarfile
+import time
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import torchvision
 from PIL import Image
 
 from cnnbook import bench, data
+from cnnbook.data import folders, sources
 
 REPO = Path(__file__).resolve().parents[1]
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -139,7 +147,7 @@ def test_image_folder_errors(tmp_path, cold_cache):
 def test_image_folder_mixed_sizes(tmp_path, cold_cache):
     _make_tree(tmp_path / "mixed")
     Image.fromarray(_picture(99, (10, 12))).save(tmp_path / "mixed" / "owl" / "099.png")
-    with pytest.raises(ValueError, match="differ in size.*size="):
+    with pytest.raises(ValueError, match=r"differ in size.*load_image_folder\(path, size=64\)"):
         data.load_image_folder(tmp_path / "mixed")
     images, labels, _ = data.load_image_folder(tmp_path / "mixed", size=6)
     assert images.shape == (31, 3, 6, 6)
@@ -149,7 +157,7 @@ def test_image_folder_cache(tmp_path, cold_cache, monkeypatch):
     _make_tree(tmp_path / "pets")
     first = data.load_image_folder(tmp_path / "pets")
     with monkeypatch.context() as m:
-        m.setattr(data, "_read_images", lambda path: pytest.fail("the cache was not used"))
+        m.setattr(folders, "_read_images", lambda path: pytest.fail("the cache was not used"))
         second = data.load_image_folder(tmp_path / "pets")
     assert torch.equal(first[0], second[0]) and torch.equal(first[1], second[1]) and first[2] == second[2]
     # A changed folder is a different source: it is read again.
@@ -163,6 +171,7 @@ def test_image_folder_cache(tmp_path, cold_cache, monkeypatch):
 
 
 def test_paths_follow_the_environment(monkeypatch, tmp_path):
+    (tmp_path / "d").mkdir()
     monkeypatch.setenv("CNNBOOK_DATA", str(tmp_path / "d"))
     monkeypatch.setenv("CNNBOOK_CACHE", str(tmp_path / "c"))
     assert data.data_root() == tmp_path / "d" and data.cache_dir() == tmp_path / "c"
@@ -207,7 +216,7 @@ def test_cifar10_from_the_jpeg_archive(shared):
 def test_cache_hit_does_not_touch_the_source(shared, cold_cache, monkeypatch):
     first = data.load_arrays("mnist", "test")
     assert list((cold_cache / "arrays").glob("mnist-test-*.pt"))
-    monkeypatch.setattr(data, "_read_torchvision", lambda *a: pytest.fail("the cache was not used"))
+    monkeypatch.setattr(sources, "_read_torchvision", lambda *a: pytest.fail("the cache was not used"))
     second = data.load_arrays("mnist", "test")
     assert torch.equal(first[0], second[0]) and torch.equal(first[1], second[1])
 
@@ -229,9 +238,11 @@ def test_missing_data_offline_says_where_it_looked(tmp_path, cold_cache):
         data.load_arrays("cifar10", "train", root=empty, download=False)
     message = str(caught.value)
     assert isinstance(caught.value, FileNotFoundError)
-    looked_for = (str(empty / "cifar-10-batches-py"), "cifar10-jpeg.tar.gz", str(cold_cache), "CNNBOOK_DATA")
+    looked_for = (str(empty / "cifar-10-batches-py"), "cifar10-jpeg.tar.gz", str(cold_cache),
+                  f"root= a folder (now {empty})")
     for needed in (*looked_for, "download=True"):
         assert needed in message
+    assert "download failed" not in message
     assert list(empty.iterdir()) == []  # nothing written into the data root
 
 
@@ -286,7 +297,7 @@ def test_load_folder_without_test_split_holds_one_out(tmp_path, cold_cache):
     assert sizes == (22, 2, 6)  # test: 30 // 5; val: round(0.1 * 24)
     everything = _ids(bundle.train.images) + _ids(bundle.val.images) + _ids(bundle.test.images)
     assert sorted(everything) == list(range(30))
-    with pytest.raises(ValueError, match="val_size=5000 leaves no training images"):
+    with pytest.raises(ValueError, match="val_size=5000 leaves no training images out of 24: use a smaller val_size, e.g. val_size=2.$"):
         data.load(str(tmp_path / "flat"), device="cpu")
 
 
@@ -308,6 +319,9 @@ def test_load_cifar10_subsets(shared):
 def test_load_mnist_padded(shared):
     bundle = data.load("mnist", pad=2, train_size=200, val_size=100, test_size=100, device="cpu")
     assert bundle.input_size == (1, 32, 32) and bundle.train.augment is None
+    assert {key: bundle.description[key] for key in ("name", "pad", "input_size", "train_size", "augment")} == \
+        {"name": "mnist", "pad": 2, "input_size": [1, 32, 32], "train_size": 200, "augment": "None"}
+    assert re.fullmatch("[0-9a-f]{16}", bundle.description["source"])
     for loader in (bundle.train, bundle.val, bundle.test):
         border = torch.ones(32, 32, dtype=torch.bool)
         border[2:30, 2:30] = False
@@ -488,3 +502,288 @@ def test_load_fills_in_the_pca_basis_from_the_training_split(shared):
     assert torch.allclose(torch.tensor(bundle.train.augment.pca_basis[1]).abs(), eigvec.abs())
     x, _ = next(iter(bundle.train))
     assert x.dtype == torch.float32 and torch.isfinite(x).all()
+
+
+# --------------------------------------------------------------------------
+# The cache follows its source
+# --------------------------------------------------------------------------
+
+
+def _mnist_copy(shared: Path, root: Path) -> Path:
+    """root/MNIST/raw: copies of MNIST's label files (to damage) and links to its image files."""
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for source in sorted((shared / "MNIST" / "raw").iterdir()):
+        if "labels" in source.name:
+            shutil.copyfile(source, raw / source.name)
+        else:
+            (raw / source.name).symlink_to(source)
+    return raw
+
+
+def test_a_changed_source_file_is_decoded_again(shared, tmp_path, cold_cache):
+    labels_file = _mnist_copy(shared, tmp_path / "root") / "train-labels-idx1-ubyte"
+    good = labels_file.read_bytes()
+    changed = bytearray(good)
+    changed[8] = 3  # the first label, 5, becomes 3: still a digit, so only the cache's key can tell
+    labels_file.write_bytes(changed)
+    assert data.load_arrays("mnist", "train", root=tmp_path / "root")[1][:3].tolist() == [3, 0, 4]
+    labels_file.write_bytes(good)  # the same size, a later modification time
+    assert data.load_arrays("mnist", "train", root=tmp_path / "root")[1][:3].tolist() == [5, 0, 4]
+    # The changed version's cache file was replaced, not kept beside the new one.
+    assert len(list((cold_cache / "arrays").glob("mnist-train-*.pt"))) == 1
+    # Another root is another source, with its own cache file.
+    labels_file.write_bytes(changed)
+    assert data.load_arrays("mnist", "train", root=tmp_path / "root")[1][0] == 3
+    assert data.load_arrays("mnist", "train")[1][0] == 5  # the shared copy
+    assert len(list((cold_cache / "arrays").glob("mnist-train-*.pt"))) == 2
+
+
+def test_labels_out_of_range_name_the_source_file(shared, tmp_path, cold_cache):
+    labels_file = _mnist_copy(shared, tmp_path / "root") / "train-labels-idx1-ubyte"
+    good = labels_file.read_bytes()
+    damaged = bytearray(good)
+    damaged[8] = 255
+    labels_file.write_bytes(damaged)
+    with pytest.raises(ValueError, match=rf"{re.escape(str(labels_file))}.*not classes \(0\.\.9\): 1 of them, "
+                                         r"the first 255 \(image 0\)\. A file is damaged"):  # fmt: skip
+        data.load_arrays("mnist", "train", root=tmp_path / "root")
+    assert not list((cold_cache / "arrays").glob("mnist-train-*"))  # nothing cached from the damaged file
+    labels_file.write_bytes(good)
+    assert data.load_arrays("mnist", "train", root=tmp_path / "root")[1][:3].tolist() == [5, 0, 4]
+
+
+def test_a_cache_file_with_labels_out_of_range_is_named_and_rebuilt(shared, cold_cache):
+    first = data.load_arrays("mnist", "test")
+    (cache,) = (cold_cache / "arrays").glob("mnist-test-*.pt")
+    saved = torch.load(cache, weights_only=True)
+    saved["splits"]["test"]["labels"][0] = 99
+    torch.save(saved, cache)
+    unreadable = r"is unreadable \(ValueError: labels 0\.\.99 for 10 classes\); rebuilding it.*Deleting a cache file"
+    with pytest.warns(UserWarning, match=re.escape(str(cache)) + " " + unreadable):
+        second = data.load_arrays("mnist", "test")
+    assert torch.equal(second[1], first[1])
+    assert torch.load(cache, weights_only=True)["splits"]["test"]["labels"][0] == first[1][0]
+
+
+# --------------------------------------------------------------------------
+# Interrupted and killed cache writers, in real processes
+# --------------------------------------------------------------------------
+
+# Decodes an image folder and caches it through a slow disk: the first write to the
+# cache file prints "writing" and waits, so that a signal arrives while torch is writing.
+SLOW_WRITER = r"""
+import os, signal, sys, time
+import torch
+from cnnbook import data
+
+signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C raises KeyboardInterrupt, as in a terminal
+
+
+class SlowDisk:
+    def __init__(self, file):
+        self.file, self.started = file, False
+
+    def write(self, chunk):
+        if not self.started:
+            self.started = True
+            print("writing", flush=True)
+            time.sleep(60)
+        return self.file.write(chunk)
+
+    def flush(self):
+        self.file.flush()
+
+
+real_save = torch.save
+
+
+def slow_save(obj, f, *args, **kwargs):
+    # Through a file object torch calls back into Python for every write: the worst case,
+    # where an interrupt surfaces inside torch's writer.
+    if isinstance(f, (str, os.PathLike)):
+        with open(f, "wb") as file:
+            return real_save(obj, SlowDisk(file), *args, **kwargs)
+    return real_save(obj, SlowDisk(f), *args, **kwargs)
+
+
+torch.save = slow_save
+data.load_image_folder(sys.argv[1])
+print("finished", flush=True)
+"""
+
+
+def _slow_writer(folder: Path) -> subprocess.Popen:
+    """A process caching ``folder`` through a slow disk, once it is writing (it inherits CNNBOOK_CACHE)."""
+    child = subprocess.Popen([sys.executable, "-c", SLOW_WRITER, str(folder)], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)  # fmt: skip
+    line = child.stdout.readline()
+    if line != "writing\n":
+        child.kill()
+        pytest.fail(f"the writer did not start writing: {line!r} {child.communicate()}")
+    return child
+
+
+def test_ctrl_c_while_the_cache_is_written_leaves_no_temporary_file(tmp_path, cold_cache):
+    _make_tree(tmp_path / "pets")
+    child = _slow_writer(tmp_path / "pets")
+    try:
+        assert len(list((cold_cache / "arrays").glob("*.tmp"))) == 1  # the file being written
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert list((cold_cache / "arrays").iterdir()) == []
+    assert err.rstrip().endswith("KeyboardInterrupt") and "RuntimeError" not in err, err
+    assert child.returncode != 0 and "finished" not in out
+
+
+def test_writing_the_cache_sweeps_temporary_files_of_writers_that_are_gone(tmp_path, cold_cache):
+    _make_tree(tmp_path / "pets")
+    killed, running = _slow_writer(tmp_path / "pets"), _slow_writer(tmp_path / "pets")
+    try:
+        killed.kill()  # SIGKILL: no chance to clean up, as after a crash or a power cut
+        killed.wait()
+        arrays = cold_cache / "arrays"
+        left = set(arrays.glob("*.tmp"))
+        assert len(left) == 2  # the killed writer's and the running writer's
+        old = arrays / "an-old-run.pt.tmp"  # of any name and host: its age alone marks it stale
+        old.write_bytes(b"half a file")
+        two_hours_ago = time.time() - 7200
+        os.utime(old, (two_hours_ago, two_hours_ago))
+
+        data.load_image_folder(tmp_path / "pets")  # writes the cache, and sweeps
+        (running_tmp,) = set(arrays.glob("*.tmp"))  # only the running writer's file is left
+        assert running_tmp in left and f".{running.pid}." in running_tmp.name
+    finally:
+        running.kill()
+        running.communicate()
+
+
+# --------------------------------------------------------------------------
+# The data root and downloads
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """torchvision's MNIST downloads fail at once: its mirrors are a local port where nothing listens."""
+    monkeypatch.setattr(torchvision.datasets.MNIST, "mirrors", ["http://127.0.0.1:9/"])
+
+
+def test_a_missing_data_root_is_an_error_and_is_not_created(tmp_path, monkeypatch, cold_cache, offline):
+    misspelled = tmp_path / "dta"
+    monkeypatch.setenv("CNNBOOK_DATA", str(misspelled))
+    message = rf"CNNBOOK_DATA={re.escape(str(misspelled))} does not exist: fix the path or create the folder\."
+    for call in (data.data_root, lambda: data.load_arrays("mnist"), lambda: data.load("mnist", device="cpu")):
+        with pytest.raises(data.DataNotFoundError, match=message):
+            call()
+    with pytest.raises(data.DataNotFoundError, match=r"root=.*nowhere does not exist: fix the path"):
+        data.load_arrays("mnist", root=tmp_path / "nowhere")
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(data.DataNotFoundError, match=r"a-file is a file, not a folder"):
+        data.load_arrays("mnist", root=tmp_path / "a-file")
+    assert not misspelled.exists() and not (tmp_path / "nowhere").exists()
+
+
+def _tree(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))
+
+
+def test_a_failed_download_leaves_the_data_root_as_it_was(tmp_path, monkeypatch, cold_cache, offline):
+    root = tmp_path / "root"
+    (root / "MNIST" / "processed").mkdir(parents=True)  # what an older torchvision left
+    (root / "MNIST" / "processed" / "training.pt").write_bytes(b"old")
+    (root / "notes.txt").write_text("mine")
+    before = _tree(root)
+    monkeypatch.setenv("CNNBOOK_DATA", str(root))
+    messages = []
+    for _ in range(2):
+        with pytest.raises(data.DataNotFoundError) as caught:
+            data.load_arrays("mnist", "train")
+        messages.append(str(caught.value))
+        assert _tree(root) == before  # no MNIST/raw/, no partial files
+    assert messages[0] == messages[1]
+    assert "the download failed (Error downloading train-images-idx3-ubyte.gz: Tried http://127.0.0.1:9/" in messages[0]
+    assert f"downloading into {root}: failed (see above)" in messages[0]
+    assert "go online and rerun" in messages[0] and "download=True" not in messages[0]
+    assert f"set CNNBOOK_DATA (the data root, now {root})" in messages[0]
+
+
+def test_a_failed_download_removes_the_default_root_it_created(tmp_path, monkeypatch, cold_cache, offline):
+    monkeypatch.delenv("CNNBOOK_DATA", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    with pytest.raises(data.DataNotFoundError, match="the download failed"):
+        data.load_arrays("mnist", "test")
+    assert list((tmp_path / "home").iterdir()) == []
+
+
+# --------------------------------------------------------------------------
+# load's options: refused before any data is read
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"val_size": 0}, "val_size=0: the validation split needs at least one image: give a count of at least 1 "
+                          "(e.g. val_size=5000) or a fraction between 0 and 1 (e.g. val_size=0.1)."),
+        ({"val_size": -100}, "val_size=-100: the validation split needs at least one image"),
+        ({"val_size": 1.0}, "val_size=1.0: the validation split needs at least one image"),
+        ({"val_size": 2.5}, "val_size=2.5: the validation split needs at least one image"),
+        ({"train_size": 0}, "train_size=0: must be a whole number of at least 1, or None (all the training images)."),
+        ({"train_size": -5}, "train_size=-5: must be a whole number of at least 1"),
+        ({"train_size": 0.5}, "train_size=0.5: must be a whole number of at least 1"),
+        ({"test_size": 0}, "test_size=0: must be a whole number of at least 1, or None (the whole test set)."),
+        ({"batch_size": 0}, "batch_size=0: must be a whole number of at least 1."),
+        ({"eval_batch_size": 0}, "eval_batch_size=0: must be a whole number of at least 1, or None"),
+        ({"pad": -1}, "pad=-1: must be a whole number of at least 0."),
+        ({"seed": -1}, "seed=-1: must be a whole number of at least 0."),
+    ],
+)  # fmt: skip
+def test_load_refuses_options_out_of_range_before_reading_data(tmp_path, options, message):
+    empty = tmp_path / "empty"
+    empty.mkdir()  # no data: reading any would raise DataNotFoundError, not ValueError
+    with pytest.raises(ValueError, match=re.escape(message)):
+        data.load("mnist", root=empty, download=False, device="cpu", **options)
+
+
+def test_val_size_of_image_folders(tmp_path, cold_cache):
+    _make_tree(tmp_path / "with_val", {"train": 4, "val": 1, "test": 1})
+    own = data.load(str(tmp_path / "with_val"), val_size=0, device="cpu")  # its own val/: val_size is not used
+    assert own.val.num_samples == 3
+    _make_tree(tmp_path / "flat")  # 24 images for training and validation, 6 for test
+    with pytest.raises(ValueError, match=re.escape("val_size=0: the validation split needs at least one image")):
+        data.load(str(tmp_path / "flat"), val_size=0, device="cpu")
+    with pytest.raises(ValueError, match=re.escape("val_size=0.01 of 24 training images is no image: use a larger "
+                                                   "fraction or a count, e.g. val_size=2.")):  # fmt: skip
+        data.load(str(tmp_path / "flat"), val_size=0.01, device="cpu")
+    assert data.load(str(tmp_path / "flat"), val_size=23, device="cpu").train.num_samples == 1
+
+
+# --------------------------------------------------------------------------
+# The bundle's description, for training checkpoints
+# --------------------------------------------------------------------------
+
+
+def test_description_identifies_the_data(tmp_path, cold_cache):
+    _make_tree(tmp_path / "pets", {"train": 10, "test": 2})
+
+    def describe(folder: str = "pets", **options) -> dict:
+        return data.load(str(tmp_path / folder), device="cpu", **{"val_size": 6, **options}).description
+
+    base = describe()
+    assert base == describe()  # the same arguments
+    assert json.loads(json.dumps(base)) == base  # plain JSON values
+    assert {key: base[key] for key in ("name", "train_size", "val_size", "test_size", "pad", "seed", "batch_size")} \
+        == {"name": "pets", "train_size": 24, "val_size": 6, "test_size": 6, "pad": 0, "seed": 0, "batch_size": 128}
+    assert base["input_size"] == [3, 8, 8] and base["augment"] == "None"
+    for options in ({"val_size": 3}, {"seed": 1}, {"train_size": 12}, {"pad": 2}, {"batch_size": 64},
+                    {"augment": True}):  # fmt: skip
+        assert describe(**options) != base, options
+    # The same images elsewhere are the same data; one changed image makes other data.
+    shutil.copytree(tmp_path / "pets", tmp_path / "copy")
+    assert describe("copy")["source"] == base["source"]
+    Image.fromarray(_picture(99)).save(tmp_path / "copy" / "train" / "cat" / "000.png")
+    assert describe("copy")["source"] != base["source"]
