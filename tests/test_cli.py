@@ -278,3 +278,16 @@ def test_ctrl_c_during_training_says_how_to_resume(tmp_path, with_checkpoint):
         assert f"resumed from {checkpoint}: {done} of {done + 1} epochs done" in result.stdout
     else:
         assert "nothing was saved: rerun with --checkpoint FILE" in err
+
+
+def test_a_folder_of_images_of_several_sizes_is_trained_with_image_size(capsys, tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "images"
+    write_image_folder(folder)
+    Image.new("RGB", (40, 36)).save(folder / "train" / "red" / "big.png")
+    run = ["train", "resnet20", "--data", str(folder), "--epochs", "1", "--val-size", "4"]
+    assert main(run) == 2
+    err = capsys.readouterr().err
+    assert "differ in size" in err and "e.g. --image-size 64 for load" in err
+    assert main([*run, "--image-size", "32"]) == 0

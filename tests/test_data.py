@@ -147,10 +147,17 @@ def test_image_folder_errors(tmp_path, cold_cache):
 def test_image_folder_mixed_sizes(tmp_path, cold_cache):
     _make_tree(tmp_path / "mixed")
     Image.fromarray(_picture(99, (10, 12))).save(tmp_path / "mixed" / "owl" / "099.png")
-    with pytest.raises(ValueError, match=r"differ in size.*load_image_folder\(path, size=64\)"):
+    with pytest.raises(ValueError, match=r"differ in size.*image_size=64 for load \(size=64 for load_image_folder\)"):
         data.load_image_folder(tmp_path / "mixed")
     images, labels, _ = data.load_image_folder(tmp_path / "mixed", size=6)
     assert images.shape == (31, 3, 6, 6)
+    # load takes the same choice: image_size.
+    with pytest.raises(ValueError, match="differ in size"):
+        data.load(str(tmp_path / "mixed"), val_size=2, device="cpu")
+    bundle = data.load(str(tmp_path / "mixed"), val_size=2, image_size=6, device="cpu")
+    assert bundle.input_size == (3, 6, 6)
+    with pytest.raises(ValueError, match="image_size=6 is for image folders"):
+        data.load("mnist", image_size=6)
 
 
 def test_image_folder_cache(tmp_path, cold_cache, monkeypatch):

@@ -109,6 +109,15 @@ def _summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _diagram(args: argparse.Namespace) -> int:
+    from . import diagram
+
+    drawn = diagram.draw(args.name, tuple(args.input) if args.input else None, depth=args.depth)
+    path = drawn.save(args.output)
+    print(f"{path}: {args.name} at depth {drawn.depth}, {len(drawn.layers)} boxes")
+    return 0
+
+
 def _train(args: argparse.Namespace) -> int:
     # Imported here so that `cnnbook --help` does not wait for torch.
     from . import data as data_module
@@ -134,7 +143,7 @@ def _train(args: argparse.Namespace) -> int:
             raise ValueError(str(error)) from None  # a usage error: nothing has run yet
     data = data_module.load(
         args.data, batch_size=args.batch_size, train_size=args.train_size, val_size=args.val_size,
-        test_size=args.test_size, pad=args.pad, seed=args.seed,
+        test_size=args.test_size, pad=args.pad, seed=args.seed, image_size=args.image_size,
     )  # fmt: skip
     classes = len(data.classes)
     if args.num_classes is not None and args.num_classes < classes:
@@ -176,6 +185,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--depth", type=int, default=3, help="how many levels of nested modules to show (default 3)")
     p.set_defaults(run=_summary)
 
+    p = commands.add_parser("diagram", help="draw a model's diagram (Graphviz) into an SVG, PNG or PDF file")
+    p.add_argument("name", help="a model name, see `cnnbook list`")
+    p.add_argument("--input", type=int, nargs=3, metavar=("C", "H", "W"), help="input size (default: the paper's)")
+    p.add_argument("--depth", type=int, help="how many levels of blocks to open (default: as many as fit 60 boxes)")
+    p.add_argument("-o", "--output", required=True, help="the file to write: .svg, .png, .pdf, or .dot (the source)")
+    p.set_defaults(run=_diagram)
+
     # The defaults that TrainConfig sets are quoted in the help; tests/test_cli.py checks that they agree.
     p = commands.add_parser("train", help="train a model and report its test accuracy")
     p.add_argument("name", help="a model name, see `cnnbook list`")
@@ -192,6 +208,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--test-size", type=_count(1), help="test on a subset of this many images (default: all)")
     p.add_argument("--pad", type=_count(0), default=0,
                    help="zero-pad every image by this many pixels, e.g. 2 to make MNIST 32x32 for LeNet-5 (default: 0)")
+    p.add_argument("--image-size", type=_count(1),
+                   help="scale the images of a folder to this many pixels (default: as they are)")
     p.add_argument("--checkpoint", help="file to save to after every epoch and to resume from (default: none)")
     p.add_argument("--num-classes", type=_count(1), help="outputs of the model (default: the data's number of classes)")
     p.add_argument("--seed", type=_count(0), default=0,

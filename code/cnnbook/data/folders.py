@@ -126,9 +126,9 @@ def _decode_all(path: Path, items: list[tuple[str, str]], encoded: dict[str, byt
     if len(shapes) > 1:
         examples = "; ".join(f"{name} is {h}x{w}" for (h, w), name in list(shapes.items())[:3])
         raise ValueError(
-            f"The images in {path} differ in size ({examples}). load_image_folder(path, size=64) resizes "
-            "every image to 64 x 64 (shorter side, then the centre square); load(path) reads the images as "
-            "they are, so for load, resize the files to one size."
+            f"The images in {path} differ in size ({examples}): choose one size, e.g. image_size=64 for load "
+            "(size=64 for load_image_folder), and every image is scaled to 64 pixels on its shorter side and "
+            "cropped to its centre square."
         )
     index = {c: i for i, c in enumerate(classes)}
     return torch.stack(images), torch.tensor([index[c] for _, c in items], dtype=torch.int64)

@@ -228,6 +228,7 @@ def load(
     root: PathLike | None = None,
     download: bool = True,
     eval_batch_size: int | None = None,
+    image_size: int | None = None,
 ) -> DataBundle:
     """Load a data set as train / validation / test loaders on ``device`` (default: the GPU if any).
 
@@ -252,6 +253,9 @@ def load(
       sets (``DATASETS``); for image folders, computed on the training split.
     - Validation and test loaders never shuffle nor augment; their batches are
       ``eval_batch_size`` (default twice ``batch_size``) large.
+    - ``image_size`` (image folders only): scale every image so that its
+      shorter side is this many pixels and keep the centre square, for a
+      folder whose images differ in size; None reads them as they are.
 
     Sizes and options out of range are refused before any data is read.
     """
@@ -261,8 +265,12 @@ def load(
     _whole("test_size", test_size, 1, "the whole test set")
     _whole("pad", pad, 0)
     _whole("seed", seed, 0)
+    _whole("image_size", image_size, 1, "the images as they are")
     generator = torch.Generator().manual_seed(seed)
     if name in DATASETS:
+        if image_size is not None:
+            raise ValueError(f"image_size={image_size} is for image folders; {name}'s images are used as they are "
+                             "(pad=... adds a border).")  # fmt: skip
         _check_val_size(val_size)  # now, not after decoding the data set
         info = DATASETS[name]
         (x_train, y_train, classes), train_digest = _load_split(name, "train", root, download)
@@ -280,7 +288,7 @@ def load(
                 f"or archive (there is no file or folder {path.resolve()}).{hint}"
             )
         name = _archive_stem(path)
-        splits, classes, digest = _folder_splits(path, generator)
+        splits, classes, digest = _folder_splits(path, generator, image_size)
         digests = [digest]
         (x_train, y_train), (x_test, y_test) = splits["train"], splits["test"]
         x_val, y_val = splits.get("val", (None, None))
@@ -346,9 +354,9 @@ def _describe(bundle: DataBundle, digests: list[str], pad: int) -> dict:
     }
 
 
-def _folder_splits(path: Path, generator: torch.Generator) -> tuple[Splits, list[str], str]:
+def _folder_splits(path: Path, generator: torch.Generator, size: int | None) -> tuple[Splits, list[str], str]:
     """An image folder's "train", "val" and "test" splits, holding out what the folder lacks; its classes and digest."""
-    decoded = _folder_arrays(path, None, False)
+    decoded = _folder_arrays(path, size, False)
     splits = dict(decoded.splits)
     if "all" in splits:  # no split folders: everything is one pool for train and test
         splits = {"train": splits["all"]}
