@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from . import models
 
-__all__ = ["count_params", "count_macs", "layer_summary", "param_table", "model_table"]
+__all__ = ["count_params", "count_macs", "layer_macs", "layer_summary", "param_table", "model_table"]
 
 
 def count_params(model: nn.Module, trainable_only: bool = True) -> int:
@@ -36,8 +36,8 @@ def count_params(model: nn.Module, trainable_only: bool = True) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-def _layer_macs(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> int:
-    """Multiply-adds of one call of a convolution or linear layer, from its output's size."""
+def layer_macs(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> int:
+    """Multiply-adds of one call of ``module``, by :func:`count_macs`'s rule (0 for the layers it leaves out)."""
     if hasattr(module, "multiply_adds"):  # a layer of the zoo that knows its own cost
         return module.multiply_adds(inputs, output)
     if isinstance(module, nn.modules.conv._ConvNd) and not module.transposed:
@@ -78,7 +78,7 @@ def count_macs(model: nn.Module, input_size: tuple[int, int, int], *, device: to
 
     def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
         nonlocal total
-        total += _layer_macs(module, inputs, output)
+        total += layer_macs(module, inputs, output)
 
     counted = (nn.modules.conv._ConvNd, nn.Linear)
     handles = [
