@@ -9,8 +9,10 @@ repository's root so that it also applies to ``python -m pytest chapters/x.ipynb
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -91,3 +93,68 @@ def built_book(tmp_path_factory: pytest.TempPathFactory) -> Path:
             pytrace=False,
         )
     return out / "_build" / "html"
+
+
+# Memory of the test processes. The model tests build and drop hundreds of networks,
+# up to VGG-19's 575 MB; glibc keeps most of what they free for reuse, so a worker's
+# resident memory only grew. Each test gives it back, and the session reports each
+# worker's peak (the number to watch: a worker should stay under 4 GB).
+
+# glibc's malloc_trim returns the freed heap to the system; other C libraries lack it.
+# CDLL(None): the C library this process already runs on.
+_malloc_trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    """After each test, its fixtures and arguments dropped, return the memory they freed."""
+    yield
+    if _malloc_trim is not None:
+        _malloc_trim(0)
+
+
+def peak_memory() -> dict[str, float]:
+    """Peak resident memory in GB of this process ("self") and of its largest finished child ("child",
+    e.g. a notebook kernel or the book build).
+
+    A child's count includes the memory of this process when it started the child
+    (Linux counts the pages a forked process shares with its parent).
+    """
+    scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is in bytes on macOS, in KiB on Linux
+    return {
+        who: resource.getrusage(which).ru_maxrss * scale / 1e9
+        for who, which in (("self", resource.RUSAGE_SELF), ("child", resource.RUSAGE_CHILDREN))
+    }
+
+
+def _describe(peak: dict[str, float]) -> str:
+    return f"{peak['self']:.2f} GB (its largest child process: {peak['child']:.2f} GB)"
+
+
+_worker_peaks: dict[str, dict[str, float]] = {}
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if hasattr(session.config, "workeroutput"):  # an xdist worker: send its peak to the controller
+        session.config.workeroutput["peak_memory"] = peak_memory()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """An xdist worker finished (the hook exists only with pytest-xdist): keep its peak."""
+    peak = getattr(node, "workeroutput", {}).get("peak_memory")
+    if peak is not None:
+        _worker_peaks[node.gateway.id] = peak
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    if hasattr(config, "workeroutput"):
+        return
+    terminalreporter.section("peak resident memory")
+    if not _worker_peaks:  # no xdist workers (-n 0): the tests ran in this process
+        terminalreporter.write_line(f"test process: {_describe(peak_memory())}")
+        return
+    for worker, peak in sorted(_worker_peaks.items()):
+        terminalreporter.write_line(f"worker {worker}: {_describe(peak)}")
+    # Its children are the workers, reported above.
+    terminalreporter.write_line(f"controller: {peak_memory()['self']:.2f} GB")
