@@ -7,7 +7,8 @@
 PYTHON ?= python3
 # torch is installed first and pinned: on the CI machines these builds are on
 # local disk, where an unpinned torch would download a CUDA build of several GB.
-# To choose another build: make test TORCH="torch torchvision" (any pip arguments).
+# To choose another build: make test TORCH="torch torchvision" (any pip arguments;
+# it applies when .venv is set up, so remove .venv to change the torch in it).
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 
 VENV := .venv
