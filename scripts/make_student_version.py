@@ -27,7 +27,7 @@ import nbformat
 
 REPO = Path(__file__).resolve().parents[1]
 # What a student version holds: everything needed to read, run and build the book.
-SOURCES = ["chapters", "code", "imgs", "_config.yml", "_toc.yml", "references.bib", "requirements.txt", "README.md"]
+SOURCES = ["chapters", "code", "imgs", "_config.yml", "_toc.yml", "references.bib", "requirements.txt", "README.md", "Makefile"]
 IGNORED = shutil.ignore_patterns("__pycache__", "*.egg-info", ".ipynb_checkpoints", "_build", "*.pt")
 
 # A MyST directive block named solution or solution-start, fenced with three or
