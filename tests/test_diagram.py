@@ -82,7 +82,10 @@ def test_every_model_draws_the_layers_that_run(name):
     assert {b for _, b in drawn.edges} == set(range(len(drawn.nodes))) - {0}
 
 
-@pytest.mark.parametrize("name", ["lenet5", "alexnet_cifar", "nin_cifar", "vgg11_bn_cifar", "resnet20", "densenet40_k12"])
+SMALL = ["lenet5", "alexnet_cifar", "nin_cifar", "vgg11_bn_cifar", "resnet20", "densenet40_k12"]
+
+
+@pytest.mark.parametrize("name", SMALL)
 def test_full_depth_draws_every_leaf_module_that_runs_with_its_shape(name):
     model = build(name)
     input_size = models.spec(name).input_size
@@ -164,12 +167,17 @@ def test_identity_modules_keep_the_shortcut_and_the_branch_apart():
     }  # fmt: skip
 
 
+def inception_depth(googlenet: nn.Module) -> int:
+    """The depth at which GoogLeNet's Inception modules (``Concat``) are boxes of their own."""
+    drawings = (diagram.draw(googlenet, (3, 224, 224), depth) for depth in range(1, 5))
+    return next(d.depth for d in drawings if any(layer.type == "Concat" for layer in d.layers))
+
+
 def test_depth_opens_the_inception_modules_into_four_branches_and_their_cat():
     model = build("googlenet")
     concats = [path for path, m in model.named_modules() if type(m).__name__ == "Concat"]
     assert len(concats) == 9
-    # The shallowest depth at which the Inception modules are boxes of their own.
-    depth = next(d for d in range(1, 5) if any(l.type == "Concat" for l in diagram.draw(model, (3, 224, 224), d).layers))
+    depth = inception_depth(model)
     closed = diagram.draw(model, (3, 224, 224), depth)
     opened = diagram.draw(model, (3, 224, 224), depth + 1)
     assert sorted(l.name for l in closed.layers if l.type == "Concat") == sorted(concats)
@@ -213,7 +221,8 @@ def test_layer_table_names_the_parameters_that_are_in_no_box():
     googlenet = build("googlenet")  # its auxiliary classifiers only run in training
     rows = {row[0]: row[3] for row in diagram.draw(googlenet, (3, 224, 224), 1).table().rows}
     aux = [name for name, _ in googlenet.named_children() if name.startswith("aux")]
-    assert aux and all(rows[f"(not run: {name})"] == summary.count_params(googlenet.get_submodule(name)) for name in aux)
+    assert aux
+    assert all(rows[f"(not run: {name})"] == summary.count_params(googlenet.get_submodule(name)) for name in aux)
 
     class Scaled(nn.Module):  # a parameter of an opened block itself, used outside its children
         def __init__(self) -> None:
@@ -282,3 +291,30 @@ def test_boxes_say_what_they_are():
     assert {l.kind for l in drawn.layers} >= {"convolution", "pooling", "activation", "fully connected", "dropout"}
     assert all(kind in diagram.KINDS for kind in (l.kind for l in drawn.nodes))
     assert "Conv2d 11×11 /4" in drawn.svg and "96×55×55" in drawn.svg
+
+
+@pytest.mark.parametrize(
+    "layer, text",
+    [
+        (nn.Conv2d(8, 8, (1, 7), padding=(0, 3)), "Conv2d 1×7"),
+        (nn.Conv2d(8, 8, 3, stride=(1, 2), groups=4), "Conv2d 3×3 /1×2, 4 groups"),
+        (nn.MaxPool1d(2), "MaxPool1d 2 /2"),
+        (nn.AvgPool2d(5, stride=3), "AvgPool2d 5×5 /3"),
+        (nn.BatchNorm2d(8), "BatchNorm2d"),
+    ],
+)
+def test_layer_descriptions(layer, text):
+    input_size = (8, 16) if isinstance(layer, nn.MaxPool1d) else (8, 16, 16)
+    (drawn,) = diagram.draw(nn.Sequential(layer), input_size).layers
+    assert drawn.description == text
+
+
+def test_closed_blocks_say_what_they_hold():
+    stages = [l for l in diagram.draw("resnet20", depth=1).layers if l.name.startswith("stages")]
+    assert [l.description for l in stages] == ["3 × BasicBlock"] * 3 and {l.kind for l in stages} == {"block"}
+    googlenet = build("googlenet")
+    path = next(p for p, m in googlenet.named_modules() if type(m).__name__ == "Concat")
+    opened = diagram.draw(googlenet, (3, 224, 224), depth=inception_depth(googlenet) + 1)
+    branches = {l.name: l.description for l in opened.layers}
+    assert branches[f"{path}.1"] == "Conv2d 1×1 → Conv2d 3×3"  # Table 1's "3x3 reduce" then "3x3"
+    assert branches[f"{path}.3"] == "MaxPool2d 3×3 → Conv2d 1×1"  # the pool projection
