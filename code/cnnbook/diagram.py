@@ -7,7 +7,7 @@
     >>> d.save("googlenet.svg")                   # or .png, .pdf; .dot/.gv for the Graphviz source
 
 One box per layer, coloured by its kind (see :data:`KINDS`), with its name,
-what it is (``Conv2d 7x7 /2``) and its output shape (channels x height x
+what it is (``Conv2d 7×7 /2``) and its output shape (channels×height×
 width, for one image). Function calls in a ``forward`` (``torch.cat`` of the
 Inception branches, the ``+`` of a residual unit) are boxes too, so the
 branches and shortcuts show as they run.
@@ -35,9 +35,9 @@ API, for a book page:
   and shows as HTML in a notebook); a notebook shows a ``Diagram`` as its
   SVG (``_repr_svg_``: Jupyter, Colab, myst-nb).
 
-The parameters and multiply-adds of each box are counted during the same
-forward pass with :func:`cnnbook.summary.layer_macs`, the rule of
-:func:`cnnbook.summary.count_macs`, so a table's totals equal
+The parameters and multiply-adds of each box are counted with forward hooks
+while the model runs for the diagram, by :func:`cnnbook.summary.layer_macs`
+(the rule of :func:`cnnbook.summary.count_macs`), so a table's totals equal
 ``count_params`` and ``count_macs`` (parameters of layers that do not run in
 eval mode, such as GoogLeNet's auxiliary classifiers, get a row of their own).
 
@@ -46,10 +46,11 @@ pass: every module call and every torch function on a tensor that came from
 the input, nested as the calls are. This module restyles its nodes (labels,
 colours, a legend) and renders them with Graphviz's ``dot`` program, which
 must be installed (``apt-get install graphviz``, ``brew install graphviz``;
-Colab has it). Nothing real is computed: a zoo model given by name is built
-on PyTorch's ``meta`` device (shapes only, no weights) unless its input is
-CIFAR-sized, where building it on the CPU and running one 32x32 image is
-faster than the meta device's bookkeeping for the 1000-layer networks. A
+Colab has it). No trained weights or data are needed: a zoo model given by
+name is built on PyTorch's ``meta`` device (shapes only, nothing computed)
+unless its input is CIFAR-sized, where building it on the CPU and running
+one 32x32 image is faster than the meta device's bookkeeping for the
+1000-layer networks. A
 module you pass stays where it is (its weights are not touched) and runs
 twice on a zero image. Blocks that stay closed run as plain PyTorch, not
 recorded: every model of the zoo draws in under 1.5 s on one CPU core
