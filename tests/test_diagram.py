@@ -318,3 +318,20 @@ def test_closed_blocks_say_what_they_hold():
     branches = {l.name: l.description for l in opened.layers}
     assert branches[f"{path}.1"] == "Conv2d 1×1 → Conv2d 3×3"  # Table 1's "3x3 reduce" then "3x3"
     assert branches[f"{path}.3"] == "MaxPool2d 3×3 → Conv2d 1×1"  # the pool projection
+
+
+def test_inline_svg_and_diagrams_side_by_side():
+    from cnnbook.diagram import side_by_side
+
+    a, b = diagram.draw("lenet5", depth=1), diagram.draw("lenet5_modern", depth=1)
+    inline = a.inline()
+    assert inline.startswith('<svg class="cnnbook-diagram"') and "<?xml" not in inline
+    ET.fromstring(inline)  # still one well-formed SVG element
+    row = side_by_side(a, b, titles=("1998", "today"))
+    page = row._repr_html_()
+    assert page.count('<svg class="cnnbook-diagram"') == 2 and "<strong>1998</strong>" in page
+    assert side_by_side(a).titles == (a.title,)
+    with pytest.raises(ValueError, match="2 titles for 1 diagrams"):
+        side_by_side(a, titles=("x", "y"))
+    with pytest.raises(TypeError, match="takes one or more Diagrams"):
+        side_by_side("lenet5")

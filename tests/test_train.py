@@ -495,3 +495,24 @@ def test_the_fingerprint_covers_the_model_and_the_data():
     described = make_data()
     described.description = {"name": "test", "val": 64}
     assert run_fingerprint(net(), described, config)["data"] == {"name": "test", "val": 64}
+
+
+def test_the_same_seed_gives_the_same_run_from_fit():
+    # What a notebook does: build the model with a seed, then fit with a seed. Twice, with the
+    # global generator in another state in between, gives the same weights and history.
+    from cnnbook import models
+
+    g = torch.Generator().manual_seed(1)
+    images, labels = torch.randint(0, 256, (96, 1, 32, 32), dtype=torch.uint8, generator=g), torch.arange(96) % 10
+    runs = []
+    for noise in (0, 100):
+        torch.rand(noise)
+        model = models.create("lenet5_modern", seed=0)
+        data = DataBundle("digits", [str(i) for i in range(10)], loader(images[:64], labels[:64], 16, shuffle=True),
+                          loader(images[64:], labels[64:], 16), loader(images[64:], labels[64:], 16),
+                          torch.tensor([0.5]), torch.tensor([0.25]), (1, 32, 32))  # fmt: skip
+        history = fit(model, data, quick(epochs=2), device=CPU)
+        runs.append((model.state_dict(), without_seconds(history)))
+    (first, history_1), (second, history_2) = runs
+    assert history_1 == history_2
+    assert all(torch.equal(first[k], second[k]) for k in first)

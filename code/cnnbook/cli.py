@@ -2,6 +2,7 @@
 
     cnnbook list [--family resnet] [--no-macs]     every model: family, input, classes, params, MACs
     cnnbook summary vgg16 [--input 3 224 224]      the layer-by-layer table
+    cnnbook diagram vgg16 [--depth 2] -o vgg16.svg the network's diagram (SVG, PNG or PDF)
     cnnbook train lenet5 --data mnist --pad 2 --epochs 5
     cnnbook bench ...                              benchmarks (see ``cnnbook bench --help``)
 

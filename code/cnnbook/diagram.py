@@ -87,7 +87,7 @@ from torchview.torchview import get_recorder_tensor
 
 from . import models, summary
 
-__all__ = ["KINDS", "Layer", "LayerTable", "Diagram", "draw"]
+__all__ = ["KINDS", "Layer", "LayerTable", "Diagram", "Row", "draw", "side_by_side"]
 
 # The kinds of box and their fill colours, in the legend's order (pastel fills, so black text reads on all).
 KINDS: dict[str, str] = {
@@ -241,6 +241,11 @@ class Diagram:
             raise ValueError(f"cannot save a diagram as {path.name!r}: use a .svg, .png, .pdf, .dot or .gv file name.")
         return path
 
+    def inline(self) -> str:
+        """The SVG as an element of an HTML page (no XML declaration), scaled down to the page's width when wider."""
+        svg = self.svg[self.svg.index("<svg") :]
+        return svg.replace("<svg ", '<svg class="cnnbook-diagram" style="max-width: 100%; height: auto" ', 1)
+
     def table(self) -> LayerTable:
         """The drawn layers with output shape, parameters and multiply-adds (totals as ``cnnbook.summary``'s)."""
         rows = [
@@ -249,6 +254,31 @@ class Diagram:
         ]
         rows += [(what, "", "", count, 0) for what, count in self.other_params]
         return LayerTable(tuple(rows), sum(r[3] for r in rows), sum(r[4] for r in rows))
+
+
+@dataclass(frozen=True)
+class Row:
+    """Diagrams side by side, each under its title; a notebook shows them as one row of inline SVGs."""
+
+    diagrams: tuple[Diagram, ...]
+    titles: tuple[str, ...]
+
+    def _repr_html_(self) -> str:
+        cells = "".join(
+            f'<figure style="margin: 0; flex: 1 1 0; min-width: 0"><figcaption style="text-align: center">'
+            f"<strong>{html.escape(title)}</strong></figcaption>{diagram.inline()}</figure>"
+            for diagram, title in zip(self.diagrams, self.titles)
+        )
+        return f'<div style="display: flex; gap: 1em; align-items: flex-start">{cells}</div>'
+
+
+def side_by_side(*diagrams: Diagram, titles: Sequence[str] = ()) -> Row:
+    """Show ``diagrams`` in one row, to compare them (titles default to the diagrams' own)."""
+    if not diagrams or not all(isinstance(d, Diagram) for d in diagrams):
+        raise TypeError("side_by_side takes one or more Diagrams, as draw() returns them.")
+    if titles and len(titles) != len(diagrams):
+        raise ValueError(f"{len(titles)} titles for {len(diagrams)} diagrams: give one title per diagram, or none.")
+    return Row(tuple(diagrams), tuple(titles) or tuple(d.title for d in diagrams))
 
 
 def draw(
