@@ -155,7 +155,8 @@ def test_out_channels_follows_convolutions_pools_and_concatenations() -> None:
     module = inception(192, *INCEPTION_MODULES["3a"])
     assert out_channels(module, 192) == 256  # Table 1: 64 + 128 + 32 + 32
     # A max pool branch passes its input's channels on.
-    reduction = Concat(nn.MaxPool2d(3, 2), nn.Sequential(conv_bn_relu(10, 4, 1), conv_bn_relu(4, 6, 3, stride=2, padding=0)))
+    branch = nn.Sequential(conv_bn_relu(10, 4, 1), conv_bn_relu(4, 6, 3, stride=2, padding=0))
+    reduction = Concat(nn.MaxPool2d(3, 2), branch)
     assert out_channels(reduction, 10) == 16
     assert reduction(torch.randn(1, 10, 9, 9)).shape[1] == 16
     with pytest.raises(TypeError, match="Linear"):

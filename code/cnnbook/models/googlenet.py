@@ -217,7 +217,7 @@ def inception(
 
 
 class AuxClassifier(nn.Module):
-    """An auxiliary classifier (Section 5) on a 14x14 grid (16x16 for CIFAR); ``width`` scales its 128 maps and 1024 units."""
+    """An auxiliary classifier (Section 5) on a 14x14 grid (16x16 for CIFAR); ``width`` scales its layers."""
 
     def __init__(
         self, in_channels: int, num_classes: int, batch_norm: bool = False, dropout: float = 0.7, width: float = 1.0

@@ -18,7 +18,8 @@ summations", Section 3.2).
   Inception-A (Fig. 4), Reduction-A (Fig. 7, k, l, m, n = 192, 224, 256, 384
   from Table 1) -> 17x17x1024, 7 x Inception-B (Fig. 5), Reduction-B (Fig. 8)
   -> 8x8x1536, 3 x Inception-C (Fig. 6). It matches timm's ``inception_v4``
-  (the released TF-slim model) parameter for parameter.
+  (the released TF-slim model) parameter for parameter and, with timm's
+  weights copied in, computes the same logits (tested in float64).
 - ``inception_resnet_v1`` (Figure 15 with Figs. 14, 10, 7, 11, 12, 13): the
   stem of Figure 14 (35x35x256), 5 x Inception-ResNet-A, Reduction-A (k, l, m,
   n = 192, 192, 256, 384) -> 17x17x896, 10 x Inception-ResNet-B, Reduction-B
@@ -73,8 +74,9 @@ from the same block builders:
 - the reductions are kept as in the paper (unpadded 3x3/2, "V"), so the
   blocks of the 35x35, 17x17 and 8x8 grids run on 32x32, 15x15 and 7x7;
 - ``inception_resnet_v2_cifar`` has Figure 15's 5, 10 and 5 blocks (the
-  released 10, 20 and 10 with ``depths=(10, 20, 10)``), the same depth as
-  IR-v1, so that the two differ in width only, and ``released=False``;
+  released 10, 20 and 10 with ``depths=(10, 20, 10)``), the depth of
+  IR-v1, so that the two differ in how wide their blocks are (the point of
+  v2), not in depth; and ``released=False`` (all blocks follow ``scales``);
 - ``width`` (every builder) multiplies the channels of every convolution,
   rounded to the nearest whole number, at least 1 (``googlenet.scaled``);
   the block widths follow from the branches (e.g. IR-v2's 17x17 grid is
@@ -278,7 +280,10 @@ def block_8(
 
 
 def reduction_b_resnet(in_channels: int, a: int, b: int, c: tuple[int, int], reduce: int = 256) -> Concat:
-    """Inception-ResNet's Reduction-B, 17x17 -> 8x8 (Fig. 12: v1; Fig. 18: v2); every branch starts with 1x1 ``reduce``."""
+    """Inception-ResNet's Reduction-B, 17x17 -> 8x8 (Fig. 12: v1; Fig. 18: v2); conv branches open with 1x1 ``reduce``.
+
+    The paper's 1x1 convolutions have 256 filters (``reduce``; the ``width`` option of the networks scales it).
+    """
     return Concat(
         nn.Sequential(conv(in_channels, reduce, 1), valid(reduce, a, 3, stride=2)),
         nn.Sequential(conv(in_channels, reduce, 1), valid(reduce, b, 3, stride=2)),
