@@ -1,0 +1,80 @@
+"""cnnbook.stats: the exact McNemar test, the paired bootstrap, verdicts, and runs over seeds."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from cnnbook import stats
+
+
+@pytest.mark.parametrize(
+    "only_a, only_b, expected",
+    [
+        (10, 0, 2 / 1024),  # all ten disagreements one way: 2 * (1/2)^10
+        (2, 8, 2 * (1 + 10 + 45) / 1024),  # 2 * P(Binomial(10, 1/2) <= 2)
+        (5, 5, 1.0),
+        (0, 0, 1.0),  # no disagreement: no evidence either way
+    ],
+)
+def test_mcnemar_exact_p_values(only_a, only_b, expected):
+    assert math.isclose(stats.mcnemar_p_value(only_a, only_b), expected)
+    assert math.isclose(stats.mcnemar_p_value(only_b, only_a), expected)  # symmetric
+
+
+def correctness(both: int, only_a: int, only_b: int, neither: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image correctness of two models with the given agreement counts."""
+    a = [True] * both + [True] * only_a + [False] * only_b + [False] * neither
+    b = [True] * both + [False] * only_a + [True] * only_b + [False] * neither
+    return torch.tensor(a), torch.tensor(b)
+
+
+def test_a_clear_difference_gets_a_verdict():
+    a, b = correctness(both=700, only_a=60, only_b=20, neither=220)
+    result = stats.compare(a, b, names=("GAP", "FC"))
+    assert result.only == (60, 20) and math.isclose(result.difference, 0.04)
+    assert result.significant and result.p_value < 1e-4
+    low, high = result.interval
+    assert low < 0.04 < high and low > 0
+    assert result.verdict.startswith("GAP beats FC by 4.0 points (76.0% against 72.0%; McNemar p = ")
+    # Which one is named first does not change who wins.
+    assert stats.compare(b, a, names=("FC", "GAP")).verdict.startswith("GAP beats FC by 4.0 points")
+
+
+def test_a_difference_within_the_noise_says_the_run_cannot_tell():
+    a, b = correctness(both=700, only_a=12, only_b=8, neither=280)
+    result = stats.compare(a, b, names=("ReLU", "tanh"))
+    assert not result.significant and result.p_value > 0.05
+    assert result.interval[0] < 0 < result.interval[1]
+    assert result.verdict.startswith("this run cannot tell ReLU from tanh: 71.2% against 70.8%, a difference of +0.4")
+    assert str(result) == result.verdict
+
+
+def test_the_bootstrap_interval_narrows_with_more_images():
+    small = stats.paired_bootstrap(*correctness(70, 6, 2, 22))
+    large = stats.paired_bootstrap(*correctness(7000, 600, 200, 2200))
+    assert large[1] - large[0] < (small[1] - small[0]) / 5  # ~sqrt(100) = 10 times narrower
+    assert stats.paired_bootstrap(*correctness(70, 6, 2, 22)) == small  # seeded: the same interval again
+
+
+def test_bad_inputs_are_refused():
+    a, b = correctness(10, 1, 1, 0)
+    with pytest.raises(ValueError, match="for the same test images.*got 12 and 11"):
+        stats.compare(a, b[:-1])
+    with pytest.raises(ValueError, match="boolean tensors"):
+        stats.compare(a.long(), b.long())
+    with pytest.raises(ValueError, match="two names"):
+        stats.compare(a, b, names=("only one",))
+    with pytest.raises(ValueError, match="must not be negative"):
+        stats.mcnemar_p_value(-1, 3)
+
+
+def test_over_seeds_reports_mean_and_spread():
+    runs = stats.over_seeds(lambda seed: 0.5 + 0.01 * seed, seeds=(0, 1, 2))
+    assert runs.values == (0.5, 0.51, 0.52) and math.isclose(runs.mean, 0.51) and math.isclose(runs.std, 0.01)
+    assert str(runs).endswith("(mean ± standard deviation over 3 seeds)")
+    assert stats.over_seeds(lambda seed: 1.0, seeds=(7,)).std == 0.0
+    with pytest.raises(ValueError, match="at least one seed"):
+        stats.over_seeds(lambda seed: 1.0, seeds=())
