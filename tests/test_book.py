@@ -138,3 +138,41 @@ def test_page_in_browser(doc: str, site: str, browser, repo_root: Path) -> None:
     finally:
         page.close()
     assert not problems, f"{doc}.html:\n" + "\n".join(problems)
+
+
+# The pages that show network diagrams (cnnbook.diagram), and how many each must show. A diagram is
+# an inline <svg class="cnnbook-diagram"> (the appendix, diagrams side by side) or an SVG image file
+# that myst-nb wrote from a cell's output.
+DIAGRAM_PAGES = {"chapters/lenet5": 1, "chapters/alexnet": 1, "chapters/zfnet": 2, "chapters/nin": 1,
+                 "chapters/vgg": 1, "chapters/diagrams": None}  # fmt: skip
+# Opens every collapsed <details>, then measures each diagram as the browser laid it out.
+DIAGRAMS_RENDERED = """() => {
+    document.querySelectorAll("details").forEach(d => { d.open = true; });
+    const inline = Array.from(document.querySelectorAll("svg.cnnbook-diagram"));
+    const files = Array.from(document.querySelectorAll(".cell_output img"))
+        .filter(img => (img.getAttribute("src") || "").endsWith(".svg"));
+    return inline.map(svg => ({kind: "inline", width: svg.getBoundingClientRect().width,
+                               boxes: svg.querySelectorAll("g.node").length}))
+        .concat(files.map(img => ({kind: "file", width: img.naturalWidth, boxes: null})));
+}"""
+
+
+@pytest.mark.parametrize("doc", DIAGRAM_PAGES)
+def test_diagrams_render_in_browser(doc: str, site: str, browser) -> None:
+    from cnnbook import models
+
+    expected = DIAGRAM_PAGES[doc] or len(models.names()) + 1  # the appendix: every model, and one module
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)) if HARMLESS_ERROR not in str(error) else None)
+    try:
+        page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(site) else route.abort())
+        page.goto(f"{site}/{doc}.html", wait_until="networkidle")
+        page.evaluate(IMAGES_NOT_LOADED)  # loads the lazy images first
+        diagrams = page.evaluate(DIAGRAMS_RENDERED)
+    finally:
+        page.close()
+    assert not errors, f"{doc}.html: script errors: {errors}"
+    assert len(diagrams) == expected, f"{doc}.html shows {len(diagrams)} diagrams, expected {expected}"
+    empty = [d for d in diagrams if not d["width"] > 0 or d["boxes"] == 0]
+    assert not empty, f"{doc}.html: diagrams that did not render (no width, or no boxes): {empty}"
