@@ -145,3 +145,16 @@ def test_model_table_covers_every_registered_model():
     assert [r["name"] for r in rows] == models.names()
     for row in rows:
         assert row["params"] > 0 and row["macs"] > 0, row
+
+
+def test_output_shapes_of_named_stages():
+    from cnnbook.summary import output_shapes
+
+    model = models.create("nin_cifar").eval()
+    x = torch.zeros(2, 3, 32, 32)
+    shapes, out = output_shapes(model, x, ["features.mlpconv1", "features.pool2", "head"])
+    assert shapes == {"features.mlpconv1": (2, 96, 32, 32), "features.pool2": (2, 192, 8, 8), "head": (2, 10)}
+    assert out.shape == (2, 10)
+    assert not model.features.mlpconv1._forward_hooks  # the hooks are removed
+    with pytest.raises(AttributeError, match="no attribute `nope`"):
+        output_shapes(model, x, ["nope"])

@@ -17,6 +17,9 @@ These are small next to the convolutions in every network of the course.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 import torch
 import torchinfo
 from torch import nn
@@ -24,7 +27,9 @@ from tqdm.auto import tqdm
 
 from . import models
 
-__all__ = ["count_params", "count_macs", "layer_macs", "layer_summary", "param_table", "model_table"]
+__all__ = [
+    "count_params", "count_macs", "layer_macs", "layer_summary", "output_shapes", "param_table", "model_table",
+]  # fmt: skip
 
 
 def count_params(model: nn.Module, trainable_only: bool = True) -> int:
@@ -96,6 +101,29 @@ def count_macs(model: nn.Module, input_size: tuple[int, int, int], *, device: to
         for handle in handles:
             handle.remove()
     return total
+
+
+def output_shapes(model: nn.Module, x: torch.Tensor, names: Iterable[str]) -> tuple[dict[str, tuple[int, ...]], Any]:
+    """The output shape of each named submodule when ``model`` runs on ``x``, and the model's output.
+
+    ``names`` are paths as ``model.get_submodule`` takes them (``"features.pool1"``,
+    ``"stem"``); a submodule that does not run is missing from the result. The
+    per-stage shapes of a network in one call: what its tests check against
+    the paper's tables.
+    """
+    shapes: dict[str, tuple[int, ...]] = {}
+    handles = [
+        model.get_submodule(name).register_forward_hook(
+            lambda module, inputs, out, name=name: shapes.__setitem__(name, tuple(out.shape))
+        )
+        for name in names
+    ]
+    try:
+        out = model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return shapes, out
 
 
 def layer_summary(

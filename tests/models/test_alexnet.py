@@ -11,22 +11,10 @@ from cnnbook import models
 from cnnbook.summary import count_params
 
 
-def stage_shapes(name: str, **kwargs) -> dict[str, tuple[int, ...]]:
-    """(C, H, W) after every named layer of the convolutional part, computed on the meta device (no arithmetic)."""
-    with torch.device("meta"):
-        model = models.create(name, **kwargs)
-        x = torch.empty(2, *models.spec(name).input_size)
-    shapes = {}
-    for layer, module in model.features.named_children():
-        x = module(x)
-        shapes[layer] = tuple(x.shape[1:])
-    return shapes
-
-
 @pytest.mark.parametrize("pool", ["overlap", "plain"])
-def test_alexnet_maps_55_27_13_6(pool):
+def test_alexnet_maps_55_27_13_6(pool, feature_shapes):
     """Fig. 2's sizes at 227x227; 3x3/2 and 2x2/2 pooling give the same sizes (Sec. 3.4)."""
-    shapes = stage_shapes("alexnet", pool=pool)
+    shapes = feature_shapes("alexnet", pool=pool)
     assert shapes["conv1"] == (96, 55, 55)
     assert shapes["pool1"] == (96, 27, 27)
     assert shapes["conv2"] == (256, 27, 27)
@@ -36,8 +24,8 @@ def test_alexnet_maps_55_27_13_6(pool):
 
 
 @pytest.mark.parametrize("pool", ["overlap", "plain"])
-def test_alexnet_cifar_maps_32_16_8_4(pool):
-    shapes = stage_shapes("alexnet_cifar", pool=pool)
+def test_alexnet_cifar_maps_32_16_8_4(pool, feature_shapes):
+    shapes = feature_shapes("alexnet_cifar", pool=pool)
     sizes = [shapes[k] for k in ("conv1", "pool1", "conv2", "pool2", "conv3", "conv4", "conv5", "pool5")]
     assert sizes == [(48, 32, 32), (48, 16, 16), (128, 16, 16), (128, 8, 8),
                      (192, 8, 8), (192, 8, 8), (128, 8, 8), (128, 4, 4)]  # fmt: skip

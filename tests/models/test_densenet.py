@@ -9,7 +9,7 @@ from torch import nn
 
 from cnnbook import models
 from cnnbook.models import densenet
-from cnnbook.summary import count_params
+from cnnbook.summary import count_params, output_shapes
 
 NAMES = models.names("densenet")
 
@@ -70,10 +70,9 @@ def test_stage_shapes(name: str) -> None:
     entry = models.spec(name)
     model = meta_model(name)
     assert model.block_channels == block_channels
-    outputs: dict[str, tuple[int, ...]] = {}
-    for stage, module in model.features.named_children():
-        module.register_forward_hook(lambda m, i, out, stage=stage: outputs.__setitem__(stage, tuple(out.shape)))
-    logits = model(torch.zeros(1, *entry.input_size, device="meta"))
+    stages = [f"features.{name}" for name, _ in model.features.named_children()]
+    outputs, logits = output_shapes(model, torch.zeros(1, *entry.input_size, device="meta"), stages)
+    outputs = {name.removeprefix("features."): shape for name, shape in outputs.items()}
 
     assert outputs["stem"] == (1, stem_channels, grids[0], grids[0])
     for i, (channels, grid) in enumerate(zip(block_channels, grids), start=1):

@@ -9,7 +9,7 @@ from torch import nn
 from cnnbook import models
 from cnnbook.models.googlenet import INCEPTION_MODULES, TABLE1_PARAMS_K, Concat, inception, out_channels, scaled, stack
 from cnnbook.models.layers import conv_bn_relu
-from cnnbook.summary import count_params
+from cnnbook.summary import count_params, output_shapes
 
 # Table 1's "output size" column: each Inception module's (channels, side) at 224x224.
 TABLE1_OUTPUT = {
@@ -82,19 +82,9 @@ def test_paper_details_that_torchvision_lacks() -> None:
 
 
 def stage_shapes(model: nn.Module, x: torch.Tensor) -> tuple[dict[str, tuple[int, ...]], object]:
-    """The output shape of the stem and of every Inception module, and the model's output."""
-    shapes: dict[str, tuple[int, ...]] = {}
-    stages = {"stem": model.stem, **model.inception}
-    hooks = [
-        module.register_forward_hook(lambda m, i, o, n=name: shapes.__setitem__(n, tuple(o.shape)))
-        for name, module in stages.items()
-    ]
-    try:
-        out = model(x)
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return shapes, out
+    """The output shape of the stem and of every Inception module (by its Table 1 name), and the model's output."""
+    shapes, out = output_shapes(model, x, ["stem", *(f"inception.{name}" for name in model.inception)])
+    return {name.removeprefix("inception."): shape for name, shape in shapes.items()}, out
 
 
 @torch.no_grad()

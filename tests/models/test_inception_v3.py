@@ -10,7 +10,7 @@ from torch import nn
 from cnnbook import models
 from cnnbook.models.googlenet import scaled
 from cnnbook.models.inception_v3 import TF_BATCHNORM_EPS
-from cnnbook.summary import count_params
+from cnnbook.summary import count_params, output_shapes
 
 # torchvision's inception_v3 warns that its default initialisation will change; the counts do not.
 pytestmark = pytest.mark.filterwarnings("ignore:The default weight initialization of inception_v3:FutureWarning")
@@ -68,14 +68,7 @@ def test_inception_v2_is_v3_minus_table3_steps() -> None:
 @torch.no_grad()
 def test_stage_shapes_and_auxiliary_output_in_training(name: str) -> None:
     model = models.create(name).train()  # BatchNorm in training mode needs two images at 1x1 (the auxiliary FC)
-    shapes: dict[str, tuple[int, ...]] = {}
-    hooks = [
-        getattr(model, stage).register_forward_hook(lambda m, i, o, s=stage: shapes.__setitem__(s, tuple(o.shape)))
-        for stage in STAGES
-    ]
-    logits, aux = model(torch.randn(2, 3, 299, 299))
-    for hook in hooks:
-        hook.remove()
+    shapes, (logits, aux) = output_shapes(model, torch.randn(2, 3, 299, 299), STAGES)
     assert shapes == {stage: (2, c, s, s) for stage, (c, s) in STAGES.items()}
     assert logits.shape == aux.shape == (2, 1000)
 
@@ -156,14 +149,7 @@ CIFAR_STAGES = {
 @torch.no_grad()
 def test_cifar_stage_shapes(width: float) -> None:
     model = models.create("inception_v3_cifar", width=width).eval()
-    shapes: dict[str, tuple[int, ...]] = {}
-    hooks = [
-        getattr(model, stage).register_forward_hook(lambda m, i, o, s=stage: shapes.__setitem__(s, tuple(o.shape)))
-        for stage in CIFAR_STAGES
-    ]
-    out = model(torch.randn(1, 3, 32, 32))
-    for hook in hooks:
-        hook.remove()
+    shapes, out = output_shapes(model, torch.randn(1, 3, 32, 32), CIFAR_STAGES)
     # At width 0.25 every branch width is a multiple of 4, so each stage has exactly a quarter of the channels.
     assert shapes == {stage: (1, round(c * width), s, s) for stage, (c, s) in CIFAR_STAGES.items()}
     assert out.shape == (1, 10)

@@ -10,7 +10,7 @@ from torch import nn
 from cnnbook import models
 from cnnbook.models.googlenet import scaled
 from cnnbook.models.inception_v4 import block_35
-from cnnbook.summary import count_params
+from cnnbook.summary import count_params, output_shapes
 
 NAMES = ["inception_v4", "inception_resnet_v1", "inception_resnet_v2"]
 # Each stage's (channels, side) at 299x299 (Figures 9 and 15; IR-v2 as released).
@@ -78,14 +78,7 @@ def test_inception_resnet_v1_count_from_the_figures() -> None:
 @torch.no_grad()
 def test_stage_shapes(name: str) -> None:
     model = models.create(name).eval()
-    shapes: dict[str, tuple[int, ...]] = {}
-    hooks = [
-        getattr(model, stage).register_forward_hook(lambda m, i, o, s=stage: shapes.__setitem__(s, tuple(o.shape)))
-        for stage in STAGE_NAMES
-    ]
-    out = model(torch.randn(1, 3, 299, 299))
-    for hook in hooks:
-        hook.remove()
+    shapes, out = output_shapes(model, torch.randn(1, 3, 299, 299), STAGE_NAMES)
     assert shapes == {stage: (1, c, s, s) for stage, c, s in zip(STAGE_NAMES, STAGES[name], SIDES)}
     assert out.shape == (1, 1000)
 
@@ -204,14 +197,7 @@ CIFAR_PARAMS = {  # (width 1, width 0.25), 10 classes; derived in test_cifar_mem
 @torch.no_grad()
 def test_cifar_stage_shapes(name: str, width: float) -> None:
     model = models.create(name, width=width).eval()
-    shapes: dict[str, tuple[int, ...]] = {}
-    hooks = [
-        getattr(model, stage).register_forward_hook(lambda m, i, o, s=stage: shapes.__setitem__(s, tuple(o.shape)))
-        for stage in STAGE_NAMES
-    ]
-    out = model(torch.randn(1, 3, 32, 32))
-    for hook in hooks:
-        hook.remove()
+    shapes, out = output_shapes(model, torch.randn(1, 3, 32, 32), STAGE_NAMES)
     channels = STAGES[name.removesuffix("_cifar")]  # the ImageNet network's widths (IR-v2: the released ones)
     # At width 0.25 every branch width is a multiple of 4, so each stage has exactly a quarter of the channels.
     assert shapes == {stage: (1, round(c * width), s, s) for stage, c, s in zip(STAGE_NAMES, channels, CIFAR_SIDES)}

@@ -10,36 +10,24 @@ from cnnbook import models
 from cnnbook.summary import count_params
 
 
-def stage_shapes(name: str, **kwargs) -> dict[str, tuple[int, ...]]:
-    """(C, H, W) after every named stage of ``features``, computed on the meta device."""
-    with torch.device("meta"):
-        model = models.create(name, **kwargs)
-        x = torch.empty(2, *models.spec(name).input_size)
-    shapes = {}
-    for stage, module in model.features.named_children():
-        x = module(x)
-        shapes[stage] = tuple(x.shape[1:])
-    return shapes
-
-
-def test_nin_cifar_maps_32_16_8():
-    assert stage_shapes("nin_cifar") == {
+def test_nin_cifar_maps_32_16_8(feature_shapes):
+    assert feature_shapes("nin_cifar") == {
         "mlpconv1": (96, 32, 32), "pool1": (96, 16, 16), "drop1": (96, 16, 16),
         "mlpconv2": (192, 16, 16), "pool2": (192, 8, 8), "drop2": (192, 8, 8),
         "mlpconv3": (10, 8, 8),  # one map per class
     }  # fmt: skip
 
 
-def test_width_scales_every_map_but_the_class_maps():
-    assert stage_shapes("nin_cifar", width=0.25) == {
+def test_width_scales_every_map_but_the_class_maps(feature_shapes):
+    assert feature_shapes("nin_cifar", width=0.25) == {
         "mlpconv1": (24, 32, 32), "pool1": (24, 16, 16), "drop1": (24, 16, 16),
         "mlpconv2": (48, 16, 16), "pool2": (48, 8, 8), "drop2": (48, 8, 8),
         "mlpconv3": (10, 8, 8),
     }  # fmt: skip
     inner = [m.out_channels for m in models.create("nin_cifar", width=0.25).modules() if isinstance(m, nn.Conv2d)]
     assert inner == [48, 40, 24, 48, 48, 48, 48, 48, 10]
-    assert stage_shapes("nin_cifar", width=0.5, head="fc")["mlpconv3"] == (96, 8, 8)
-    assert stage_shapes("nin", width=0.5)["mlpconv4"] == (1000, 6, 6)
+    assert feature_shapes("nin_cifar", width=0.5, head="fc")["mlpconv3"] == (96, 8, 8)
+    assert feature_shapes("nin", width=0.5)["mlpconv4"] == (1000, 6, 6)
 
 
 @pytest.mark.parametrize("init, std", [("he", lambda fan_in: (2 / fan_in) ** 0.5),
@@ -50,8 +38,8 @@ def test_initialisation(init, std):
     assert conv.weight.std().item() == pytest.approx(std(conv.weight[0].numel()), rel=0.02)
 
 
-def test_nin_imagenet_maps_54_27_13_6():
-    assert stage_shapes("nin") == {
+def test_nin_imagenet_maps_54_27_13_6(feature_shapes):
+    assert feature_shapes("nin") == {
         "mlpconv1": (96, 54, 54), "pool1": (96, 27, 27),
         "mlpconv2": (256, 27, 27), "pool2": (256, 13, 13),
         "mlpconv3": (384, 13, 13), "pool3": (384, 6, 6), "drop3": (384, 6, 6),
