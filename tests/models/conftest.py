@@ -23,3 +23,18 @@ def feature_shapes() -> Callable[..., dict[str, tuple[int, ...]]]:
         return {stage.removeprefix("features."): shape[1:] for stage, shape in found.items()}
 
     return shapes
+
+
+@pytest.fixture
+def randomise_batchnorm_statistics() -> Callable[[torch.nn.Module], None]:
+    """Gives every BatchNorm non-trivial running statistics, so that a misplaced one or another epsilon would show
+    when a model is compared with a reference implementation that has the same weights."""
+
+    @torch.no_grad()
+    def randomise(model: torch.nn.Module) -> None:
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.1, 0.1)
+                module.running_var.uniform_(0.5, 1.5)
+
+    return randomise

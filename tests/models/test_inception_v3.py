@@ -106,20 +106,11 @@ def test_wrong_input_raises_clear_error(shape: tuple[int, ...], train: bool, mes
         model(torch.zeros(shape))
 
 
-def randomise_batchnorm_statistics_(model: nn.Module) -> None:
-    """Non-trivial running statistics, so that a misplaced BatchNorm or a different epsilon would show."""
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                module.running_mean.uniform_(-0.1, 0.1)
-                module.running_var.uniform_(0.5, 1.5)
-
-
-def test_same_function_as_torchvision_with_its_weights() -> None:
+def test_same_function_as_torchvision_with_its_weights(randomise_batchnorm_statistics) -> None:
     """torchvision's weights, copied in order, give torchvision's logits: the same layers, order and epsilon."""
     torch.manual_seed(0)
     theirs = torchvision.models.inception_v3(weights=None, aux_logits=False, init_weights=False).double().eval()
-    randomise_batchnorm_statistics_(theirs)
+    randomise_batchnorm_statistics(theirs)
     ours = models.create("inception_v3", aux_logits=False).double().eval()
     ours.load_state_dict(dict(zip(ours.state_dict(), theirs.state_dict().values())))
     x = torch.randn(1, 3, 139, 139, dtype=torch.float64)  # the smallest input whose last grid is 3x3, not 1x1

@@ -134,21 +134,12 @@ def test_no_batchnorm_on_the_residual_projections() -> None:
         assert isinstance(block.project, nn.Conv2d) and block.project.bias is not None  # "1x1 Conv (Linear)"
 
 
-def randomise_batchnorm_statistics_(model: nn.Module) -> None:
-    """Non-trivial running statistics, so that a misplaced BatchNorm or a different epsilon would show."""
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                module.running_mean.uniform_(-0.1, 0.1)
-                module.running_var.uniform_(0.5, 1.5)
-
-
 @pytest.mark.parametrize("name", ["inception_v4", "inception_resnet_v2"])
-def test_same_function_as_timm_with_its_weights(name: str) -> None:
+def test_same_function_as_timm_with_its_weights(name: str, randomise_batchnorm_statistics) -> None:
     """timm's weights (the released TF models'), copied in order, give timm's logits: the released function."""
     torch.manual_seed(0)
     theirs = timm.create_model(name, pretrained=False).double().eval()
-    randomise_batchnorm_statistics_(theirs)
+    randomise_batchnorm_statistics(theirs)
     ours = models.create(name).double().eval()
     ours.load_state_dict(dict(zip(ours.state_dict(), theirs.state_dict().values())))
     x = torch.randn(1, 3, 139, 139, dtype=torch.float64)  # the smallest input whose 8x8 grid is still 3x3, not 1x1
