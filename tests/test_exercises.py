@@ -223,3 +223,77 @@ def smoothing_the_other_classes_only(logits: torch.Tensor, labels: torch.Tensor,
 def test_check_label_smoothing_rejects_wrong_answers(wrong, message) -> None:
     with pytest.raises(AssertionError, match=message):
         exercises.check_label_smoothing(wrong)
+
+
+# ---------------------------------------------------------------- Inception-v4: the sides of the three grids
+
+
+def valid(n: int, k: int = 3, s: int = 1) -> int:
+    return (n - k) // s + 1
+
+
+def grid_sizes_by_hand(side: int) -> tuple[int, int, int]:
+    """Figure 3's stem, then Reductions A and B, written from the figures."""
+    n = valid(valid(side, s=2))  # 3x3/2 V, 3x3 V; the padded 3x3 keeps n
+    n = valid(valid(valid(n, s=2)), s=2)  # pool | 3x3/2 V, then 3x3 V (and 1x7, 7x1 padded), then 3x3/2 V | pool
+    a = valid(n, s=2)
+    return n, a, valid(a, s=2)
+
+
+def test_check_grid_sizes_accepts_the_figures_arithmetic(capsys) -> None:
+    assert grid_sizes_by_hand(299) == (35, 17, 8)
+    exercises.check_grid_sizes(grid_sizes_by_hand)
+    assert "(35, 17, 8)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "wrong, message",
+    [
+        (lambda side: (35, 17, 8), r"grid_sizes\(75\): expected \(7, 3, 1\)"),  # hard-wired for 299
+        (lambda side: (side // 8, side // 16, side // 32), "expected"),  # halving, as if everything were padded
+        (lambda side: [35, 17, 8], "tuple of three ints"),
+    ],
+)
+def test_check_grid_sizes_rejects_wrong_answers(wrong, message) -> None:
+    with pytest.raises(AssertionError, match=message):
+        exercises.check_grid_sizes(wrong)
+
+
+# ---------------------------------------------------------------- Inception v2/v3: label smoothing
+
+
+def smoothed_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, epsilon: float) -> torch.Tensor:
+    """A right answer written from the paper's q'(k) = (1 - epsilon) delta(k, y) + epsilon / K."""
+    classes = logits.shape[1]
+    target = torch.full_like(logits, epsilon / classes)
+    target[torch.arange(len(labels)), labels] += 1 - epsilon
+    return -(target * logits.log_softmax(1)).sum(1).mean()
+
+
+def test_check_label_smoothing_accepts_the_papers_target(capsys) -> None:
+    exercises.check_label_smoothing(smoothed_cross_entropy)
+    assert "Correct" in capsys.readouterr().out
+
+
+def smoothing_the_other_classes_only(logits: torch.Tensor, labels: torch.Tensor, epsilon: float) -> torch.Tensor:
+    """A common variant, wrong here: epsilon / (K - 1) on the other classes, 1 - epsilon on the label."""
+    classes = logits.shape[1]
+    target = torch.full_like(logits, epsilon / (classes - 1))
+    target[torch.arange(len(labels)), labels] = 1 - epsilon
+    return -(target * logits.log_softmax(1)).sum(1).mean()
+
+
+@pytest.mark.parametrize(
+    "wrong, message",
+    [
+        (smoothing_the_other_classes_only, "differ"),
+        (lambda logits, labels, epsilon: F.cross_entropy(logits, labels), "differ"),  # epsilon ignored
+        (lambda logits, labels, epsilon: smoothed_cross_entropy(logits, labels, epsilon) * len(labels), "differ"),
+        (lambda logits, labels, epsilon: F.cross_entropy(logits, labels, reduction="none", label_smoothing=epsilon),
+         "one loss per image"),
+        (lambda logits, labels, epsilon: 2.3, "expected a torch.Tensor"),
+    ],
+)
+def test_check_label_smoothing_rejects_wrong_answers(wrong, message) -> None:
+    with pytest.raises(AssertionError, match=message):
+        exercises.check_label_smoothing(wrong)

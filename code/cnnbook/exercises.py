@@ -13,7 +13,7 @@ from typing import Callable
 import torch
 
 __all__ = ["check_rbf_logits", "check_partial_conv_params", "check_lrn", "check_unpool", "check_linear_to_conv",
-           "check_mlp_as_conv", "check_label_smoothing"]
+           "check_mlp_as_conv", "check_label_smoothing", "check_grid_sizes"]
 
 
 def _compare(what: str, got: object, expected: torch.Tensor, atol: float = 1e-4) -> None:
@@ -192,6 +192,58 @@ def check_mlp_as_conv(fn: Callable[[torch.nn.Sequential], torch.nn.Module]) -> N
             expected = mlp(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
             _compare(f"{what}, on a batch of shape {tuple(x.shape)}", convs(x), expected)
     print("Correct: your 1x1 convolutions compute the MLP at every pixel, as NiN's mlpconv layers do.")
+
+
+def check_label_smoothing(fn: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]) -> None:
+    """Chapter Inception v2/v3: ``fn(logits, labels, epsilon)`` must return the label-smoothed cross-entropy (Sec. 7).
+
+    The target of each image is ``(1 - epsilon)`` on its label plus ``epsilon / K``
+    on every one of the K classes (the label included); the answer is the mean
+    over the batch of ``-sum_k q'(k) log p(k)``, a scalar tensor. Compared with
+    ``F.cross_entropy(logits, labels, label_smoothing=epsilon)``.
+    """
+    import torch.nn.functional as F
+
+    generator = torch.Generator().manual_seed(2016)
+    for n, classes, epsilon in ((8, 10, 0.1), (5, 3, 0.3), (4, 1000, 0.1), (6, 7, 0.0)):
+        logits = torch.randn(n, classes, generator=generator) * 4
+        labels = torch.randint(0, classes, (n,), generator=generator)
+        expected = F.cross_entropy(logits, labels, label_smoothing=epsilon)
+        got = fn(logits.clone(), labels.clone(), epsilon)
+        case = f"{n} images, {classes} classes, epsilon = {epsilon}"
+        if isinstance(got, torch.Tensor) and got.dim() == 1 and got.shape[0] == n:
+            raise AssertionError(f"{case}: got one loss per image; return their mean over the batch (a scalar)")
+        _compare(case, got, expected)
+    print("Correct: your loss matches PyTorch's label_smoothing, Inception-v3's regulariser.")
+
+
+def check_grid_sizes(fn: Callable[[int], tuple[int, int, int]]) -> None:
+    """Chapter Inception-v4: ``fn(side)`` must return the sides of Inception-v4's three grids for a side x side image.
+
+    The grids are the outputs of the stem (Figure 3), of Reduction-A (Fig. 7)
+    and of Reduction-B (Fig. 8): (35, 17, 8) for a 299x299 image. A "V"
+    (valid) k x k layer of stride s turns n into floor((n - k) / s) + 1; the
+    other layers keep the size. Compared with the shapes of
+    ``cnnbook.models.inception_v4`` run on the meta device.
+    """
+    from .models import create
+    from .summary import output_shapes
+
+    with torch.device("meta"):
+        model = create("inception_v4").eval()
+    for side in (299, 75, 139, 224, 300, 331, 512):
+        x = torch.empty(1, 3, side, side, device="meta")
+        shapes, _ = output_shapes(model, x, ["stem", "reduction_a", "reduction_b"])
+        expected = tuple(shapes[name][-1] for name in ("stem", "reduction_a", "reduction_b"))
+        got = fn(side)
+        if not isinstance(got, tuple) or len(got) != 3:
+            raise AssertionError(f"grid_sizes({side}) must return a tuple of three ints, got {got!r}")
+        if got != expected:
+            raise AssertionError(
+                f"grid_sizes({side}): expected {expected} (stem, Reduction-A, Reduction-B), got {got}. A valid "
+                "3x3 layer of stride 2 turns n into (n - 3) // 2 + 1, of stride 1 into n - 2; padded layers keep n."
+            )
+    print("Correct: your grid sizes match the network's at every input size, (35, 17, 8) at 299x299.")
 
 
 def check_label_smoothing(fn: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]) -> None:
