@@ -297,3 +297,44 @@ def smoothing_the_other_classes_only(logits: torch.Tensor, labels: torch.Tensor,
 def test_check_label_smoothing_rejects_wrong_answers(wrong, message) -> None:
     with pytest.raises(AssertionError, match=message):
         exercises.check_label_smoothing(wrong)
+
+
+# ---------------------------------------------------------------- GoogLeNet: multiply-adds of an Inception module
+
+
+def inception_macs(in_channels: int, widths: tuple[int, ...], size: int) -> int:
+    """A right answer: six convolutions, each size^2 x (input maps) x k^2 x (filters)."""
+    ch1x1, ch3x3_reduce, ch3x3, ch5x5_reduce, ch5x5, pool_proj = widths
+    reads_input = ch1x1 + ch3x3_reduce + ch5x5_reduce + pool_proj  # the four 1x1 convolutions on the input
+    return size * size * (in_channels * reads_input + 9 * ch3x3_reduce * ch3x3 + 25 * ch5x5_reduce * ch5x5)
+
+
+def test_check_inception_macs_accepts_the_count(capsys) -> None:
+    exercises.check_inception_macs(inception_macs)
+    assert "Correct" in capsys.readouterr().out
+    assert inception_macs(192, (64, 96, 128, 16, 32, 32), 28) == 128_049_152  # Table 1: 3a, 128M ops
+
+
+def test_check_inception_macs_names_the_naive_module() -> None:
+    def naive(in_channels, widths, size):
+        ch1x1, _, ch3x3, _, ch5x5, _ = widths
+        return size * size * in_channels * (ch1x1 + 9 * ch3x3 + 25 * ch5x5)
+
+    with pytest.raises(AssertionError, match="without its 1x1 reductions"):
+        exercises.check_inception_macs(naive)
+
+
+def test_check_inception_macs_names_a_missing_pool_proj() -> None:
+    def no_pool_proj(in_channels, widths, size):
+        return inception_macs(in_channels, widths, size) - size * size * in_channels * widths[5]
+
+    with pytest.raises(AssertionError, match="pool proj is missing"):
+        exercises.check_inception_macs(no_pool_proj)
+
+
+def test_check_inception_macs_rejects_a_wrong_kernel_with_the_general_advice() -> None:
+    def three_by_three_everywhere(in_channels, widths, size):  # torchvision's bug: 3x3 in the "5x5" branch
+        return inception_macs(in_channels, widths, size) - size * size * 16 * widths[3] * widths[4]
+
+    with pytest.raises(AssertionError, match=r"expected 128,049,152 multiply-adds.*for each of the six"):
+        exercises.check_inception_macs(three_by_three_everywhere)

@@ -13,7 +13,8 @@ from typing import Callable
 import torch
 
 __all__ = ["check_rbf_logits", "check_partial_conv_params", "check_lrn", "check_unpool", "check_linear_to_conv",
-           "check_mlp_as_conv", "check_label_smoothing", "check_grid_sizes"]
+           "check_mlp_as_conv", "check_label_smoothing", "check_grid_sizes",
+           "check_inception_macs"]
 
 
 def _compare(what: str, got: object, expected: torch.Tensor, atol: float = 1e-4) -> None:
@@ -267,3 +268,38 @@ def check_label_smoothing(fn: Callable[[torch.Tensor, torch.Tensor, float], torc
             raise AssertionError(f"{case}: got one loss per image; return their mean over the batch (a scalar)")
         _compare(case, got, expected)
     print("Correct: your loss matches PyTorch's label_smoothing, Inception-v3's regulariser.")
+
+
+def check_inception_macs(fn: Callable[[int, tuple[int, ...], int], int]) -> None:
+    """Chapter GoogLeNet: ``fn(in_channels, widths, size)`` must return the multiply-adds of an Inception module.
+
+    ``widths`` is a row of Table 1 (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5,
+    pool proj); the module (with dimension reductions, as
+    ``cnnbook.models.googlenet.inception`` builds it) sees ``in_channels`` maps
+    on a ``size`` x ``size`` grid. One multiply-add per weight per output
+    position, biases, ReLU and pooling free: ``cnnbook.summary.count_macs``'s rule.
+    """
+    from .models.googlenet import INCEPTION_MODULES, inception
+    from .summary import count_macs
+
+    cases = [(192, INCEPTION_MODULES["3a"], 28), (480, INCEPTION_MODULES["4a"], 14),
+             (832, INCEPTION_MODULES["5b"], 7), (5, (1, 2, 3, 4, 6, 7), 3)]  # fmt: skip
+    for in_channels, widths, size in cases:
+        ch1x1, ch3x3_reduce, ch3x3, ch5x5_reduce, ch5x5, pool_proj = widths
+        expected = count_macs(inception(in_channels, *widths), (in_channels, size, size), device="meta")
+        got = fn(in_channels, tuple(widths), size)
+        if got == expected:
+            continue
+        area = size * size
+        hints = {  # what a typical mistake gives, and what it missed
+            area * in_channels * (ch1x1 + 9 * ch3x3 + 25 * ch5x5): "the module without its 1x1 reductions (Figure "
+            "2(a)): the 3x3 and 5x5 convolutions read the reduced maps, not the input",
+            expected - area * in_channels * pool_proj: "the pool proj is missing: the 1x1 convolution after the max "
+            "pooling reads all input maps",
+            expected // area: "this is the cost of one position: every convolution keeps the size x size grid",
+        }  # fmt: skip
+        hint = hints.get(got, "count, for each of the six convolutions, (its input maps) x k x k x (its filters) "
+                              "x size x size")
+        raise AssertionError(f"in_channels={in_channels}, widths={tuple(widths)}, size={size}: expected "
+                             f"{expected:,} multiply-adds, got {got!r}. Looks like {hint}.")
+    print("Correct: your count matches cnnbook.summary.count_macs on every module, Table 1's rows included.")
