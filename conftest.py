@@ -158,3 +158,40 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
         terminalreporter.write_line(f"worker {worker}: {_describe(peak)}")
     # Its children are the workers, reported above.
     terminalreporter.write_line(f"controller: {peak_memory()['self']:.2f} GB")
+
+
+# ----- Shared by the model tests (tests/models/). A conftest.py of their own would shadow this
+# module's name, which the other tests import (`from conftest import REPO`).
+
+@pytest.fixture
+def feature_shapes():
+    """``feature_shapes(name, **options)``: (C, H, W) after every named child of ``features``, on the meta device."""
+    import torch
+
+    from cnnbook import models
+    from cnnbook.summary import output_shapes
+
+    def shapes(name: str, **options) -> dict[str, tuple[int, ...]]:
+        with torch.device("meta"):  # shapes only: nothing allocated, nothing computed
+            model = models.create(name, **options)
+            stages = [f"features.{child}" for child, _ in model.features.named_children()]
+            found, _ = output_shapes(model, torch.empty(2, *models.spec(name).input_size), stages)
+        return {stage.removeprefix("features."): shape[1:] for stage, shape in found.items()}
+
+    return shapes
+
+
+@pytest.fixture
+def randomise_batchnorm_statistics():
+    """Gives every BatchNorm non-trivial running statistics, so that a misplaced one or another epsilon would show
+    when a model is compared with a reference implementation that has the same weights."""
+    import torch
+
+    @torch.no_grad()
+    def randomise(model: torch.nn.Module) -> None:
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.1, 0.1)
+                module.running_var.uniform_(0.5, 1.5)
+
+    return randomise
