@@ -259,46 +259,6 @@ def test_check_grid_sizes_rejects_wrong_answers(wrong, message) -> None:
         exercises.check_grid_sizes(wrong)
 
 
-# ---------------------------------------------------------------- Inception v2/v3: label smoothing
-
-
-def smoothed_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, epsilon: float) -> torch.Tensor:
-    """A right answer written from the paper's q'(k) = (1 - epsilon) delta(k, y) + epsilon / K."""
-    classes = logits.shape[1]
-    target = torch.full_like(logits, epsilon / classes)
-    target[torch.arange(len(labels)), labels] += 1 - epsilon
-    return -(target * logits.log_softmax(1)).sum(1).mean()
-
-
-def test_check_label_smoothing_accepts_the_papers_target(capsys) -> None:
-    exercises.check_label_smoothing(smoothed_cross_entropy)
-    assert "Correct" in capsys.readouterr().out
-
-
-def smoothing_the_other_classes_only(logits: torch.Tensor, labels: torch.Tensor, epsilon: float) -> torch.Tensor:
-    """A common variant, wrong here: epsilon / (K - 1) on the other classes, 1 - epsilon on the label."""
-    classes = logits.shape[1]
-    target = torch.full_like(logits, epsilon / (classes - 1))
-    target[torch.arange(len(labels)), labels] = 1 - epsilon
-    return -(target * logits.log_softmax(1)).sum(1).mean()
-
-
-@pytest.mark.parametrize(
-    "wrong, message",
-    [
-        (smoothing_the_other_classes_only, "differ"),
-        (lambda logits, labels, epsilon: F.cross_entropy(logits, labels), "differ"),  # epsilon ignored
-        (lambda logits, labels, epsilon: smoothed_cross_entropy(logits, labels, epsilon) * len(labels), "differ"),
-        (lambda logits, labels, epsilon: F.cross_entropy(logits, labels, reduction="none", label_smoothing=epsilon),
-         "one loss per image"),
-        (lambda logits, labels, epsilon: 2.3, "expected a torch.Tensor"),
-    ],
-)
-def test_check_label_smoothing_rejects_wrong_answers(wrong, message) -> None:
-    with pytest.raises(AssertionError, match=message):
-        exercises.check_label_smoothing(wrong)
-
-
 # ---------------------------------------------------------------- GoogLeNet: multiply-adds of an Inception module
 
 

@@ -247,29 +247,6 @@ def check_grid_sizes(fn: Callable[[int], tuple[int, int, int]]) -> None:
     print("Correct: your grid sizes match the network's at every input size, (35, 17, 8) at 299x299.")
 
 
-def check_label_smoothing(fn: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]) -> None:
-    """Chapter Inception v2/v3: ``fn(logits, labels, epsilon)`` must return the label-smoothed cross-entropy (Sec. 7).
-
-    The target of each image is ``(1 - epsilon)`` on its label plus ``epsilon / K``
-    on every one of the K classes (the label included); the answer is the mean
-    over the batch of ``-sum_k q'(k) log p(k)``, a scalar tensor. Compared with
-    ``F.cross_entropy(logits, labels, label_smoothing=epsilon)``.
-    """
-    import torch.nn.functional as F
-
-    generator = torch.Generator().manual_seed(2016)
-    for n, classes, epsilon in ((8, 10, 0.1), (5, 3, 0.3), (4, 1000, 0.1), (6, 7, 0.0)):
-        logits = torch.randn(n, classes, generator=generator) * 4
-        labels = torch.randint(0, classes, (n,), generator=generator)
-        expected = F.cross_entropy(logits, labels, label_smoothing=epsilon)
-        got = fn(logits.clone(), labels.clone(), epsilon)
-        case = f"{n} images, {classes} classes, epsilon = {epsilon}"
-        if isinstance(got, torch.Tensor) and got.dim() == 1 and got.shape[0] == n:
-            raise AssertionError(f"{case}: got one loss per image; return their mean over the batch (a scalar)")
-        _compare(case, got, expected)
-    print("Correct: your loss matches PyTorch's label_smoothing, Inception-v3's regulariser.")
-
-
 def check_inception_macs(fn: Callable[[int, tuple[int, ...], int], int]) -> None:
     """Chapter GoogLeNet: ``fn(in_channels, widths, size)`` must return the multiply-adds of an Inception module.
 
