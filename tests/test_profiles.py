@@ -1,5 +1,7 @@
 """Run profiles and the notebook helpers."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -60,3 +62,29 @@ def test_glue_without_myst_nb_prints_the_value(monkeypatch, capsys):
     monkeypatch.setattr(builtins, "__import__", no_myst)
     assert book.glue("acc", 0.5) is None  # nothing for a notebook cell to display
     assert "acc = 0.5" in capsys.readouterr().out
+
+
+def test_show_source_gives_the_code_as_markdown_and_text():
+    from cnnbook.models import resnet
+
+    shown = book.show_source(resnet.BasicBlock)
+    markdown = shown._repr_markdown_()
+    assert markdown.startswith("```python\nclass BasicBlock(ResidualUnit):")
+    assert "cnnbook/models/resnet.py, lines " in markdown
+    start, end = map(int, shown.where.rsplit(" ", 1)[1].split("-"))
+    source = Path(resnet.__file__).read_text().splitlines()
+    assert source[start - 1].startswith("class BasicBlock") and end - start + 1 == len(shown.code.splitlines())
+    assert repr(shown).splitlines()[1] == "class BasicBlock(ResidualUnit):"
+
+
+def test_show_source_dedents_a_method():
+    from cnnbook.models.resnet import ResNet
+
+    assert book.show_source(ResNet.forward).code.startswith("def forward(self")
+
+
+def test_show_source_says_what_it_needs():
+    with pytest.raises(TypeError, match="pass a class, function or module"):
+        book.show_source(len)
+    with pytest.raises(TypeError, match="no Python source"):
+        book.show_source(3)

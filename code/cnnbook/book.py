@@ -7,11 +7,14 @@ The rendered book takes the numbers in its prose from the run (myst-nb's
 
 from __future__ import annotations
 
+import inspect
+import textwrap
+from pathlib import Path
 from typing import Any
 
 from .profiles import Profile
 
-__all__ = ["glue", "check_learned"]
+__all__ = ["glue", "check_learned", "show_source", "Source"]
 
 
 def glue(name: str, value: Any, display: bool = False) -> None:
@@ -51,3 +54,45 @@ def check_learned(metric: float, profile: Profile, *, smoke: float, cpu: float, 
             f"{profile.name!r} profile: training is broken (check the learning rate, the data and the loss)."
         )
     print(f"OK: {what} {metric:.2%} >= {threshold:.1%} (threshold of the {profile.name!r} profile).")
+
+
+class Source:
+    """A piece of the package's source, shown as a highlighted code block.
+
+    The notebook's output is Markdown (a fenced ``python`` block), which both
+    the book (myst-nb) and plain Jupyter or Colab render; a ``{literalinclude}``
+    directive would show as raw markup outside the book.
+    """
+
+    def __init__(self, code: str, where: str) -> None:
+        self.code, self.where = code, where
+
+    def _repr_markdown_(self) -> str:
+        fence = "````" if "```" in self.code else "```"
+        return f"{fence}python\n{self.code}{fence}\n\n<small>{self.where}</small>\n"
+
+    def __repr__(self) -> str:
+        return f"# {self.where}\n{self.code}"
+
+
+def show_source(obj: Any) -> Source:
+    """The source of a class, function or module of ``cnnbook`` (or any Python object), to show in a chapter.
+
+    ``book.show_source(BasicBlock)`` in a code cell shows the block's code as
+    it is in the package, so the page never drifts from the code. Raises a
+    ``TypeError`` for an object without Python source (a built-in, an instance).
+    """
+    try:
+        lines, start = inspect.getsourcelines(obj)
+        file = inspect.getsourcefile(obj)
+    except (TypeError, OSError) as error:
+        raise TypeError(
+            f"show_source: no Python source for {obj!r} ({error}); pass a class, function or module, "
+            "e.g. book.show_source(models.resnet.BasicBlock)"
+        ) from None
+    path = Path(file or "?")
+    parts = path.parts
+    shown = "/".join(parts[parts.index("cnnbook"):]) if "cnnbook" in parts else path.name
+    end = start + len(lines) - 1
+    where = f"{shown}, lines {max(start, 1)}-{max(end, 1)}"
+    return Source(textwrap.dedent("".join(lines)), where)
