@@ -20,12 +20,16 @@ Where this code departs from the paper:
 - ``forward`` returns the negated RBF distances as logits, so that the usual
   cross-entropy loss applies. The paper's MAP loss is the same cross-entropy
   with one extra constant "rubbish" class, e^{-j}, in the denominator.
-- The paper squashes S2 and S4 with a sigmoid; we use the same scaled tanh as
-  everywhere else (Appendix A recommends it for every layer).
+- Not a departure, though it reads like one: the paper passes S2's and S4's
+  sums through "a sigmoidal function", by which it means an S-shaped squashing
+  function, and Appendix A names the one its networks use, the scaled tanh
+  above. S2 and S4 use it here, as every other layer does.
 - For a number of classes other than ten the RBF centres are random +1/-1
   codes (seeded), since the paper's bitmaps exist for digits only.
-- Initialisation: PyTorch's default (uniform, scaled by fan-in), which is the
-  paper's Appendix C rule up to a constant.
+- Initialisation: PyTorch's default, uniform in +-1/sqrt(F) for a fan-in F,
+  not the paper's Appendix C rule, uniform in +-2.4/F. The ratio of the two
+  ranges, sqrt(F)/2.4, depends on the fan-in: about 2 for C1 (F = 25), 8 for
+  C5 (F = 400), so PyTorch starts the wide layers relatively larger.
 
 ``lenet5_modern`` keeps the layer sizes but uses what later networks did
 instead: ReLU, max pooling, a full C3 and a linear output layer. Each of
