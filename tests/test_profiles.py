@@ -88,3 +88,18 @@ def test_show_source_says_what_it_needs():
         book.show_source(len)
     with pytest.raises(TypeError, match="no Python source"):
         book.show_source(3)
+
+
+def test_show_source_of_a_constant_by_name():
+    from cnnbook.models import vgg
+
+    shown = book.show_source(vgg, "CONFIGS")
+    assert "CONFIGS: dict" in shown.code and shown.code.rstrip().endswith("}")
+    compiled = {}
+    exec(shown.code, dict(vars(vgg)), compiled)  # the module's names, for the annotation
+    compiled.pop("__annotations__", None)
+    assert compiled == {"CONFIGS": vgg.CONFIGS}  # the whole statement, nothing more
+    with pytest.raises(ValueError, match="assigns no 'NOT_THERE'"):
+        book.show_source(vgg, "NOT_THERE")
+    with pytest.raises(TypeError, match="needs a module"):
+        book.show_source(vgg.VGG, "CONFIGS")

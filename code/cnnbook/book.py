@@ -7,6 +7,7 @@ The rendered book takes the numbers in its prose from the run (myst-nb's
 
 from __future__ import annotations
 
+import ast
 import inspect
 import textwrap
 from pathlib import Path
@@ -75,12 +76,15 @@ class Source:
         return f"# {self.where}\n{self.code}"
 
 
-def show_source(obj: Any) -> Source:
+def show_source(obj: Any, name: str | None = None) -> Source:
     """The source of a class, function or module of ``cnnbook`` (or any Python object), to show in a chapter.
 
     ``book.show_source(BasicBlock)`` in a code cell shows the block's code as
-    it is in the package, so the page never drifts from the code. Raises a
-    ``TypeError`` for an object without Python source (a built-in, an instance).
+    it is in the package, so the page never drifts from the code. For a
+    constant, pass its module and its name: ``book.show_source(vgg, "CONFIGS")``
+    shows the assignment. Raises a ``TypeError`` for an object without Python
+    source (a built-in, an instance), a ``ValueError`` for a name the module
+    does not assign.
     """
     try:
         lines, start = inspect.getsourcelines(obj)
@@ -90,9 +94,25 @@ def show_source(obj: Any) -> Source:
             f"show_source: no Python source for {obj!r} ({error}); pass a class, function or module, "
             "e.g. book.show_source(models.resnet.BasicBlock)"
         ) from None
+    if name is not None:
+        lines, start = _assignment(obj, lines, name)
     path = Path(file or "?")
     parts = path.parts
     shown = "/".join(parts[parts.index("cnnbook"):]) if "cnnbook" in parts else path.name
     end = start + len(lines) - 1
     where = f"{shown}, lines {max(start, 1)}-{max(end, 1)}"
     return Source(textwrap.dedent("".join(lines)), where)
+
+
+def _assignment(module: Any, lines: list[str], name: str) -> tuple[list[str], int]:
+    """The lines of the module-level statement that assigns ``name`` (with its comments above), and its first line."""
+    if not inspect.ismodule(module):
+        raise TypeError(f"show_source: a name ({name!r}) needs a module as the first argument, got {module!r}")
+    for node in ast.parse("".join(lines)).body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+            first = node.lineno
+            while first > 1 and lines[first - 2].lstrip().startswith("#"):  # the comment that explains it
+                first -= 1
+            return lines[first - 1 : node.end_lineno], first
+    raise ValueError(f"show_source: {module.__name__} assigns no {name!r} at module level")
