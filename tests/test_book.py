@@ -144,7 +144,10 @@ def test_page_in_browser(doc: str, site: str, browser, repo_root: Path) -> None:
 # an inline <svg class="cnnbook-diagram"> (the appendix, diagrams side by side) or an SVG image file
 # that myst-nb wrote from a cell's output.
 DIAGRAM_PAGES = {"chapters/lenet5": 1, "chapters/alexnet": 1, "chapters/zfnet": 2, "chapters/nin": 1,
-                 "chapters/vgg": 1, "chapters/diagrams": None}  # fmt: skip
+                 "chapters/vgg": 1, "chapters/googlenet": 3, "chapters/inception-v2-v3": 4,
+                 "chapters/inception-v4": 5, "chapters/resnet": 4, "chapters/preact-resnet": 3,
+                 "chapters/resnext": 5, "chapters/stochastic-depth": 2, "chapters/densenet": 2,
+                 "chapters/diagrams": None}  # fmt: skip
 # Opens every collapsed <details>, then measures each diagram as the browser laid it out.
 DIAGRAMS_RENDERED = """() => {
     document.querySelectorAll("details").forEach(d => { d.open = true; });

@@ -298,3 +298,196 @@ def test_check_inception_macs_rejects_a_wrong_kernel_with_the_general_advice() -
 
     with pytest.raises(AssertionError, match=r"expected 128,049,152 multiply-adds.*for each of the six"):
         exercises.check_inception_macs(three_by_three_everywhere)
+
+
+# ---------------------------------------------------------------- ResNeXt: the bottleneck width of Table 2
+
+
+def equal_cost_width(cardinality: int, channels: int, width: int) -> int:
+    """A right answer: solve C (2 channels d + 9 d^2) = 2 channels width + 9 width^2 for d, take the nearest."""
+    target = (2 * channels * width + 9 * width**2) / cardinality
+    return round((-2 * channels + (4 * channels**2 + 36 * target) ** 0.5) / 18)
+
+
+def test_check_equal_cost_width_accepts_table_2(capsys) -> None:
+    assert [equal_cost_width(c, 256, 64) for c in (1, 2, 4, 8, 32)] == [64, 40, 24, 14, 4]  # Table 2
+    exercises.check_equal_cost_width(equal_cost_width)
+    assert "Correct" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "wrong, message",
+    [
+        (lambda c, channels, width: width // c, "width split evenly"),
+        (lambda c, channels, width: round(width / c**0.5), "only the 3x3 convolution"),
+        (lambda c, channels, width: equal_cost_width(c, channels, width) - 1, r"expected d = 64 .*nearest"),
+        (lambda c, channels, width: float(equal_cost_width(c, channels, width)), "an int"),
+    ],
+)
+def test_check_equal_cost_width_rejects_wrong_answers(wrong, message) -> None:
+    with pytest.raises(AssertionError, match=message):
+        exercises.check_equal_cost_width(wrong)
+
+
+# ---------------------------------------------------------------- Pre-activation ResNet: the full pre-activation unit
+
+
+def preact_unit(x, bn1, conv1, bn2, conv2):
+    """A right answer: BN-ReLU-conv twice on the branch, the identity on the shortcut, nothing after the sum."""
+    return x + conv2(F.relu(bn2(conv1(F.relu(bn1(x))))))
+
+
+def test_check_preact_unit_accepts_the_unit(capsys) -> None:
+    exercises.check_preact_unit(preact_unit)
+    assert "Correct" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (lambda x, bn1, conv1, bn2, conv2: preact_unit(x, bn1, conv1, bn2, conv2) - x, "shortcut is missing"),
+    (lambda x, bn1, conv1, bn2, conv2: F.relu(preact_unit(x, bn1, conv1, bn2, conv2)), "ReLU follows the addition"),
+    (lambda x, bn1, conv1, bn2, conv2: x + bn2(conv2(F.relu(bn1(conv1(x))))), "original order"),
+    (lambda x, bn1, conv1, bn2, conv2: F.relu(bn1(x)) + conv2(F.relu(bn2(conv1(F.relu(bn1(x)))))),
+     "shortcut reads the activated input"),
+    (lambda x, bn1, conv1, bn2, conv2: x + conv2(F.relu(bn2(conv1(bn1(x))))), "values differ from the reference"),
+    (lambda x, bn1, conv1, bn2, conv2: x[:, :1], "expected shape"),
+])  # fmt: skip
+def test_check_preact_unit_says_what_is_wrong(wrong, message) -> None:
+    with pytest.raises(AssertionError, match=message):
+        exercises.check_preact_unit(wrong)
+
+
+def highway_layer(x, w_h, b_h, w_t, b_t):
+    """A right answer: Eq. 3 of Srivastava et al. 2015."""
+    t = torch.sigmoid(x @ w_t.T + b_t)
+    return torch.relu(x @ w_h.T + b_h) * t + x * (1 - t)
+
+
+def test_check_highway_layer_accepts_eq_3(capsys) -> None:
+    exercises.check_highway_layer(highway_layer)
+    assert "Correct" in capsys.readouterr().out
+
+
+def test_check_highway_layer_names_swapped_gates_and_a_missing_carry() -> None:
+    def swapped(x, w_h, b_h, w_t, b_t):
+        t = torch.sigmoid(x @ w_t.T + b_t)
+        return torch.relu(x @ w_h.T + b_h) * (1 - t) + x * t
+
+    def no_carry(x, w_h, b_h, w_t, b_t):
+        return torch.relu(x @ w_h.T + b_h) * torch.sigmoid(x @ w_t.T + b_t)
+
+    with pytest.raises(AssertionError, match="swapped"):
+        exercises.check_highway_layer(swapped)
+    with pytest.raises(AssertionError, match="carry term"):
+        exercises.check_highway_layer(no_carry)
+
+
+# ---------------------------------------------------------------- Stochastic depth: the linear decay rule
+
+
+def survival_probabilities(num_blocks: int, p_last: float) -> list[float]:
+    """A right answer: p_l = 1 - l / L (1 - p_L) for l = 1 ... L."""
+    return [1 - l / num_blocks * (1 - p_last) for l in range(1, num_blocks + 1)]
+
+
+def test_check_linear_decay_accepts_the_rule(capsys) -> None:
+    exercises.check_linear_decay(survival_probabilities)
+    assert "Correct" in capsys.readouterr().out
+    assert sum(survival_probabilities(54, 0.5)) == pytest.approx((3 * 54 - 1) / 4)  # the paper's E(L) = 40.25
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (lambda L, p: [1 - l / L * (1 - p) for l in range(L)], "counted from l = 0"),
+    (lambda L, p: [1 - l / max(L - 1, 1) * (1 - p) for l in range(L)], "one step before the first block"),
+    (lambda L, p: survival_probabilities(L, p)[::-1], "rise with depth"),
+    (lambda L, p: [p] * L, "uniform rule"),
+    (lambda L, p: [1 - l / (L + 1) * (1 - p) for l in range(1, L + 1)], r"expected 0\.9907, 0\.9815, \.\.\. 0\.5000"),
+    (lambda L, p: survival_probabilities(L, p)[1:], "returned 53 probabilities"),
+])  # fmt: skip
+def test_check_linear_decay_names_the_mistake(wrong, message) -> None:
+    with pytest.raises(AssertionError, match=message):
+        exercises.check_linear_decay(wrong)
+
+
+# ---------------------------------------------------------------- ResNet: parameters of a CIFAR ResNet
+
+
+def resnet_params(n: int, shortcut: str) -> int:
+    """A right answer: stem, 3n basic blocks, the shortcut option's projections, the classifier."""
+    conv_bn = lambda c_in, c_out, k: k * k * c_in * c_out + 2 * c_out  # noqa: E731  no bias; BN scale and shift
+    total, channels = conv_bn(3, 16, 3), 16
+    for width in (16, 32, 64):
+        for i in range(n):
+            total += conv_bn(channels, width, 3) + conv_bn(width, width, 3)
+            if shortcut == "C" or (shortcut == "B" and channels != width):
+                total += conv_bn(channels, width, 1)
+            channels = width
+    return total + 64 * 10 + 10
+
+
+def test_check_resnet_params_accepts_the_count(capsys) -> None:
+    assert resnet_params(3, "A") == 269_722 and resnet_params(9, "A") == 853_018  # Table 6: 0.27M, 0.85M
+    exercises.check_resnet_params(resnet_params)
+    assert "Correct" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "wrong, message",
+    [
+        (lambda n, s: resnet_params(n, "A"), r"shortcut='B': expected .*projection shortcuts are missing"),
+        (lambda n, s: resnet_params(n, s) - 10, "classifier's 10 biases"),
+        (lambda n, s: resnet_params(n, s) - 650, "classifier is missing"),
+        (lambda n, s: 269_722, r"n=9 \(56 layers\), shortcut='A': expected 853,018"),
+        (lambda n, s: resnet_params(n, s) + 1, "count the stem"),
+    ],
+)
+def test_check_resnet_params_says_what_differs(wrong, message) -> None:
+    with pytest.raises(AssertionError, match=message):
+        exercises.check_resnet_params(wrong)
+
+
+def test_check_resnet_params_names_missing_batchnorm() -> None:
+    def weights_only(n: int, shortcut: str) -> int:
+        bn = 2 * 16 + sum(2 * 2 * n * w for w in (16, 32, 64))  # stem and two per block
+        bn += {"A": 0, "B": 2 * (32 + 64), "C": 2 * (n * 16 + n * 32 + n * 64)}[shortcut]
+        return resnet_params(n, shortcut) - bn
+
+    with pytest.raises(AssertionError, match="BatchNorm layers are missing"):
+        exercises.check_resnet_params(weights_only)
+
+
+# ---------------------------------------------------------------- DenseNet: maps after each block and transition
+
+
+def densenet_channels(depth: int, growth_rate: int, compression: float, bottleneck: bool) -> list[int]:
+    """A right answer, from the paper's Sec. 3."""
+    layers = (depth - 4) // (6 if bottleneck else 3)
+    channels = 2 * growth_rate if bottleneck and compression < 1 else 16
+    out = []
+    for block in range(3):
+        channels += layers * growth_rate
+        out.append(channels)
+        if block < 2:
+            channels = int(compression * channels)
+            out.append(channels)
+    return out
+
+
+def test_check_densenet_channels_accepts_the_paper_arithmetic(capsys) -> None:
+    assert densenet_channels(100, 12, 0.5, True) == [216, 108, 300, 150, 342]
+    exercises.check_densenet_channels(densenet_channels)
+    assert "Correct" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "wrong, message",
+    [
+        (lambda d, k, t, b: [216, 108, 300, 150, 342], r"densenet_channels\(40, 12, 1.0, bottleneck=False\)"),
+        (lambda d, k, t, b: [c * 2 if i == 0 else c for i, c in enumerate(densenet_channels(d, k, t, b))],
+         "after block 1"),
+        (lambda d, k, t, b: densenet_channels(d, k, t, b)[:3], "five ints"),
+        (lambda d, k, t, b: densenet_channels(d, k, 1.0, b), "DenseNet-BC"),  # compression forgotten
+    ],
+)
+def test_check_densenet_channels_rejects_wrong_answers(wrong, message) -> None:
+    with pytest.raises(AssertionError, match=message):
+        exercises.check_densenet_channels(wrong)

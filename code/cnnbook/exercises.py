@@ -12,9 +12,10 @@ from typing import Callable
 
 import torch
 
-__all__ = ["check_rbf_logits", "check_partial_conv_params", "check_lrn", "check_unpool", "check_linear_to_conv",
-           "check_mlp_as_conv", "check_label_smoothing", "check_grid_sizes",
-           "check_inception_macs"]
+__all__ = ["check_rbf_logits", "check_partial_conv_params", "check_lrn", "check_unpool",
+           "check_linear_to_conv", "check_mlp_as_conv", "check_label_smoothing", "check_grid_sizes",
+           "check_inception_macs", "check_resnet_params", "check_preact_unit", "check_equal_cost_width",
+           "check_linear_decay", "check_densenet_channels", "check_highway_layer"]
 
 
 def _compare(what: str, got: object, expected: torch.Tensor, atol: float = 1e-4) -> None:
@@ -280,3 +281,240 @@ def check_inception_macs(fn: Callable[[int, tuple[int, ...], int], int]) -> None
         raise AssertionError(f"in_channels={in_channels}, widths={tuple(widths)}, size={size}: expected "
                              f"{expected:,} multiply-adds, got {got!r}. Looks like {hint}.")
     print("Correct: your count matches cnnbook.summary.count_macs on every module, Table 1's rows included.")
+
+
+def check_equal_cost_width(fn: Callable[[int, int, int], int]) -> None:
+    """Chapter ResNeXt: ``fn(cardinality, channels, width)`` must return the bottleneck width d of Table 2.
+
+    A block with ``channels`` channels in and out made of C = ``cardinality``
+    paths (1x1 to d, 3x3 d to d, 1x1 back) has C·(2·channels·d + 9·d²)
+    weights; the answer is the whole d for which this is closest to the cost
+    of one path of ``width`` channels (a ResNet bottleneck), as in Table 2 of
+    Xie et al. 2017: d = 40, 24, 14, 4 for C = 2, 4, 8, 32 at 256 channels.
+    """
+    from .models.resnext import grouped_convolution
+    from .summary import count_params
+
+    def weights(c: int, d: int, channels: int) -> int:
+        return c * (2 * channels * d + 9 * d * d)
+
+    def convs(c: int, d: int, channels: int) -> int:  # the same count, from the block itself
+        transform = grouped_convolution(channels, c * d, channels, stride=1, cardinality=c)
+        return sum(count_params(m) for m in transform.modules() if isinstance(m, torch.nn.Conv2d))
+
+    cases = [(c, 256, 64) for c in (1, 2, 4, 8, 32)] + [(c, 128, 32) for c in (2, 4, 8, 32)] + [
+        (3, 64, 16), (16, 512, 128), (64, 512, 128)]  # fmt: skip
+    for cardinality, channels, width in cases:
+        target = weights(1, width, channels)
+        expected = min(range(1, width + 1), key=lambda d: (abs(weights(cardinality, d, channels) - target), d))
+        assert weights(cardinality, expected, channels) == convs(cardinality, expected, channels)
+        got = fn(cardinality, channels, width)
+        if isinstance(got, bool) or not isinstance(got, int):
+            raise AssertionError(f"return a whole number of channels (an int), got {got!r}")
+        if got == expected:
+            continue
+        hints = {  # what a typical mistake gives
+            width // cardinality: "the width split evenly among the paths: C paths of width/C channels cost less "
+            "than one path of width channels, because the 1x1 layers grow with d and only the 3x3 with d²",
+            round(width / cardinality**0.5): "only the 3x3 convolution counted: the two 1x1 convolutions "
+            "(channels x d each, per path) cost as much or more",
+        }  # fmt: skip
+        hint = hints.get(got, "the whole d whose cost C·(2·channels·d + 9·d²) is nearest to that of one path of "
+                              "width channels (round to the nearest, not down)")  # fmt: skip
+        raise AssertionError(
+            f"cardinality={cardinality}, channels={channels}, width={width}: expected d = {expected} "
+            f"({weights(cardinality, expected, channels):,} weights against {target:,}), got {got} "
+            f"({weights(cardinality, got, channels):,} weights). Looks like {hint}."
+        )
+    print("Correct: your widths reproduce Table 2 (d = 64, 40, 24, 14, 4 for C = 1, 2, 4, 8, 32).")
+
+
+def check_preact_unit(fn: Callable[..., torch.Tensor]) -> None:
+    """Chapter pre-activation ResNet: ``fn(x, bn1, conv1, bn2, conv2)`` must compute a full pre-activation unit.
+
+    That is x + conv2(relu(bn2(conv1(relu(bn1(x)))))) (He et al. 2016b,
+    Fig. 4(e)), with the identity shortcut and nothing after the addition; the
+    four layers are given as modules (BatchNorm in evaluation mode).
+    """
+    from torch.nn import functional as F
+
+    from .models.resnet import BasicBlock
+
+    generator = torch.Generator().manual_seed(2016)
+    for channels, size in ((4, 5), (8, 6)):
+        block = BasicBlock(channels, channels, unit="full_preactivation")
+        for m in block.modules():  # BatchNorm statistics that make every ordering give a different answer
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.data = torch.rand(channels, generator=generator) + 0.5
+                m.bias.data = torch.randn(channels, generator=generator)
+                m.running_mean = torch.randn(channels, generator=generator)
+                m.running_var = torch.rand(channels, generator=generator) + 0.5
+        block.eval()
+        bn1, (transform, _) = block.preact[0], block.branch
+        conv1, bn2, conv2 = transform.conv1, transform.bn1, transform.conv2
+        x = torch.randn(3, channels, size, size, generator=generator)
+        with torch.no_grad():
+            expected = block(x)
+            got = fn(x.clone(), bn1, conv1, bn2, conv2)
+            if not isinstance(got, torch.Tensor) or got.shape != expected.shape:
+                _compare("the unit's output", got, expected)
+            mistakes = {  # what typical mistakes compute
+                "the identity shortcut is missing: add x to the branch's output": expected - x,
+                "a ReLU follows the addition (the original unit's f); in (e) nothing comes after it":
+                    F.relu(expected),
+                "the layers are in the original order, conv-BN-ReLU; pre-activation puts BN-ReLU before each "
+                "convolution": x + bn2(conv2(F.relu(bn1(conv1(x))))),
+                "the shortcut reads the activated input relu(bn1(x)); it must carry x itself":
+                    expected - x + F.relu(bn1(x)),
+            }  # fmt: skip
+            if not torch.allclose(got.float(), expected, atol=1e-4, rtol=1e-4):
+                for hint, wrong in mistakes.items():
+                    if torch.allclose(got.float(), wrong, atol=1e-4, rtol=1e-4):
+                        raise AssertionError(f"for {channels} channels the output differs: {hint}.")
+                _compare(f"the unit's output for {channels} channels", got, expected)
+    print("Correct: your unit computes x + conv2(relu(bn2(conv1(relu(bn1(x)))))), Fig. 4(e).")
+
+
+def check_highway_layer(fn: Callable[..., torch.Tensor]) -> None:
+    """Chapter Other networks: ``fn(x, w_h, b_h, w_t, b_t)`` must return a highway layer's output (Eq. 3).
+
+    y = H(x) T(x) + x (1 - T(x)), with H(x) = ReLU(x w_h^T + b_h) and
+    T(x) = sigmoid(x w_t^T + b_t); ``x`` is N x m, the weights m x m (as ``nn.Linear`` stores them).
+    """
+    generator = torch.Generator().manual_seed(14)
+    for n, m in ((3, 4), (5, 7)):
+        x, w_h, w_t = (torch.randn(*shape, generator=generator) for shape in ((n, m), (m, m), (m, m)))
+        b_h, b_t = torch.randn(m, generator=generator), torch.randn(m, generator=generator) - 2.0
+        h, t = torch.relu(x @ w_h.T + b_h), torch.sigmoid(x @ w_t.T + b_t)
+        expected = h * t + x * (1 - t)
+        got = fn(x, w_h, b_h, w_t, b_t)
+        if isinstance(got, torch.Tensor) and got.shape == expected.shape:
+            hints = {"the gates are swapped: H is multiplied by T, and x by the carry gate 1 - T": t * x + h * (1 - t),
+                     "the carry term x (1 - T) is missing": h * t,
+                     "T needs the sigmoid, so that it lies between 0 and 1": h * (x @ w_t.T + b_t)
+                     + x * (1 - (x @ w_t.T + b_t))}  # fmt: skip
+            for hint, wrong in hints.items():
+                if torch.allclose(got.float(), wrong, atol=1e-4) and not torch.allclose(wrong, expected, atol=1e-4):
+                    raise AssertionError(f"x of shape {(n, m)}: {hint}.")
+        _compare(f"highway layer, x of shape {(n, m)}", got, expected)
+    print("Correct: your layer computes y = H(x) T(x) + x (1 - T(x)).")
+
+
+def check_linear_decay(fn: Callable[[int, float], "list[float]"]) -> None:
+    """Chapter stochastic depth: ``fn(num_blocks, p_last)`` must return the survival probabilities p_1 ... p_L.
+
+    The linear decay rule of Huang et al. 2016 (Eq. 4): p_l = 1 - l / L (1 -
+    p_L) for blocks l = 1 ... L, from nearly 1 at the first block to ``p_last``
+    at the last; compared with ``cnnbook.models.stochastic_depth.linear_decay``.
+    """
+    from .models.stochastic_depth import linear_decay
+
+    for blocks, p_last in ((54, 0.5), (3, 0.5), (15, 0.2), (1, 0.8), (7, 1.0)):
+        expected = torch.tensor(linear_decay(blocks, p_last), dtype=torch.float64)
+        try:
+            got = torch.as_tensor([float(p) for p in fn(blocks, p_last)], dtype=torch.float64)
+        except TypeError:
+            raise AssertionError(f"fn({blocks}, {p_last}) must return a list of {blocks} floats") from None
+        if got.shape != expected.shape:
+            raise AssertionError(f"fn({blocks}, {p_last}) returned {len(got)} probabilities; a network of {blocks} "
+                                 "blocks needs one per block")  # fmt: skip
+        if torch.allclose(got, expected, atol=1e-6):
+            continue
+        steps = torch.arange(blocks, dtype=torch.float64)
+        hints = {  # what a typical mistake gives, and what it missed
+            "blocks counted from l = 0: the rule numbers them 1 ... L, so the first block is already below 1 "
+            "and the last one is exactly p_last": 1 - steps / blocks * (1 - p_last),
+            "a line from 1 at the first block to p_last at the last: the rule's line starts at the input, "
+            "p_0 = 1, one step before the first block": 1 - steps / max(blocks - 1, 1) * (1 - p_last),
+            "the probabilities rise with depth: the first blocks, which compute the low-level features every "
+            "later block uses, must be the safest": expected.flip(0),
+            "the uniform rule (every block p_last): the linear decay rule falls from nearly 1 to p_last":
+            torch.full_like(expected, p_last),
+        }  # fmt: skip
+        hint = next((h for h, wrong in hints.items() if torch.allclose(got, wrong, atol=1e-6)),
+                    "p_l = 1 - l / L (1 - p_last) for l = 1 ... L")  # fmt: skip
+        shown = ", ".join(f"{p:.4f}" for p in got[:3].tolist())
+        raise AssertionError(f"fn({blocks}, {p_last}): expected {expected[0]:.4f}, {expected[1 % blocks]:.4f}, ... "
+                             f"{expected[-1]:.4f}; got {shown}, ... {got[-1]:.4f}. Looks like {hint}.")  # fmt: skip
+    print("Correct: your survival probabilities follow the linear decay rule; sum them for the expected depth.")
+
+
+def check_resnet_params(fn: Callable[[int, str], int]) -> None:
+    """Chapter ResNet: ``fn(n, shortcut)`` must return the parameters of the CIFAR ResNet with 6n+2 layers.
+
+    The network of the paper's Section 4.2 for 10 classes: a 3x3 convolution
+    to 16 maps, three stages of ``n`` basic blocks with 16, 32 and 64
+    channels, global average pooling and a linear classifier; BatchNorm
+    (a scale and a shift per channel) after every convolution, convolutions
+    without biases. ``shortcut`` is "A" (zero padding, no parameters), "B"
+    (1x1 convolution + BatchNorm where the shape changes) or "C" (in every
+    block). Compared with ``cnnbook.models.resnet.cifar_resnet`` counted on
+    the meta device.
+    """
+    from torch import nn
+
+    from .models.resnet import ResidualUnit, cifar_resnet
+    from .summary import count_params
+
+    for n, shortcut in [(3, "A"), (9, "A"), (1, "B"), (5, "C"), (18, "B"), (2, "C")]:
+        with torch.device("meta"):
+            model = cifar_resnet(6 * n + 2, 10, f"resnet{6 * n + 2}", shortcut=shortcut)
+        expected = count_params(model)
+        got = fn(n, shortcut)
+        if got == expected:
+            continue
+        norms = sum(p.numel() for m in model.modules() if isinstance(m, nn.BatchNorm2d) for p in m.parameters())
+        projections = [u.shortcut for u in model.modules() if isinstance(u, ResidualUnit) and u.project]
+        projection_norms = sum(p.numel() for s in projections for p in s[1].parameters())
+        hints = {  # what a typical mistake gives, and what it missed
+            expected - norms: "the BatchNorm layers are missing: each has a scale and a shift per channel",
+            expected - 64 * 10 - 10: "the classifier is missing: a linear layer from 64 features to 10 classes",
+            expected - 10: "the classifier's 10 biases are missing",
+            expected - sum(count_params(s) for s in projections): "the projection shortcuts are missing: option "
+            f"{shortcut} has a 1x1 convolution (and a BatchNorm) in {len(projections)} blocks",
+            expected - projection_norms: "the BatchNorm after each projection shortcut is missing",
+        }  # fmt: skip
+        hint = hints.get(got, "count the stem, then each block's two 3x3 convolutions (in x 9 x out weights) "
+                              "with their BatchNorms, the projections of the shortcut option, and the classifier")
+        raise AssertionError(f"n={n} ({6 * n + 2} layers), shortcut={shortcut!r}: expected {expected:,} parameters, "
+                             f"got {got!r}. Looks like {hint}.")
+    print("Correct: your count matches the networks of Section 4.2 for every depth and shortcut option "
+          "(ResNet-20 with option A: 269,722, Table 6's 0.27M).")
+
+
+def check_densenet_channels(fn: Callable[[int, int, float, bool], "list[int]"]) -> None:
+    """Chapter DenseNet: ``fn(depth, growth_rate, compression, bottleneck)`` must return the maps of a CIFAR DenseNet.
+
+    The answer is a list of five ints: the maps after dense block 1,
+    transition 1, block 2, transition 2 and block 3 of the three-block
+    network of the paper's Sec. 3 (a first conv with 16 maps, or 2k for
+    DenseNet-BC; (depth - 4) / 3 layers per block, / 6 with the bottleneck;
+    a transition keeps floor(compression * m) of m maps). Compared with
+    ``cnnbook.models.densenet.cifar_densenet``.
+    """
+    from .models.densenet import cifar_densenet
+
+    cases = [(40, 12, 1.0, False), (100, 12, 0.5, True), (250, 24, 0.5, True), (190, 40, 0.5, True),
+             (100, 12, 1.0, True), (40, 12, 0.5, False), (22, 6, 0.5, True), (52, 8, 0.7, True)]  # fmt: skip
+    for depth, k, theta, bottleneck in cases:
+        with torch.device("meta"):
+            model = cifar_densenet(depth, k, bottleneck, theta)
+        features = dict(model.features.named_children())
+        expected = [features["block1"].out_channels, features["transition1"].out_channels,
+                    features["block2"].out_channels, features["transition2"].out_channels,
+                    features["block3"].out_channels]  # fmt: skip
+        call = f"densenet_channels({depth}, {k}, {theta}, bottleneck={bottleneck})"
+        got = fn(depth, k, theta, bottleneck)
+        if not isinstance(got, (list, tuple)) or len(got) != 5:
+            raise AssertionError(f"{call} must return a list of five ints, got {got!r}")
+        got = [int(c) for c in got]
+        if got != expected:
+            names = ["block 1", "transition 1", "block 2", "transition 2", "block 3"]
+            first = next(i for i, (a, b) in enumerate(zip(got, expected)) if a != b)
+            raise AssertionError(
+                f"{call}: expected {expected}, got {got}; the first difference is after {names[first]} "
+                f"({got[first]} instead of {expected[first]}). Remember the first conv's maps (16, or 2k for "
+                "DenseNet-BC), k maps per layer, and floor(theta * m) maps out of each transition."
+            )
+    print("Correct: your channel counts match the networks' for all eight configurations, "
+          "e.g. [216, 108, 300, 150, 342] for DenseNet-BC (L=100, k=12).")

@@ -204,3 +204,90 @@ def test_wrong_input_raises(name: str, shape: tuple[int, ...], message: str) -> 
     with pytest.raises(ValueError, match=message) as error:
         meta_model(name)(torch.zeros(shape, device="meta"))
     assert name in str(error.value)
+
+
+# ---------------------------------------------------------------- memory_efficient (Pleiss et al. 2017)
+
+
+def pair(name: str, **kwargs) -> tuple[nn.Module, nn.Module]:
+    """The naive network and the memory-efficient one with the same weights."""
+    torch.manual_seed(0)
+    naive = models.create(name, **kwargs)
+    efficient = models.create(name, memory_efficient=True, **kwargs)
+    efficient.load_state_dict(naive.state_dict())
+    return naive, efficient
+
+
+@pytest.mark.parametrize(("name", "kwargs"), [("densenet40_k12", {}), ("densenet_bc100_k12", {"drop_rate": 0.2})])
+def test_memory_efficient_same_outputs_gradients_and_statistics(name: str, kwargs: dict) -> None:
+    naive, efficient = pair(name, **kwargs)
+    assert count_params(naive) == count_params(efficient)
+    x = torch.randn(3, 3, 32, 32)
+    outputs = []
+    for model in (naive, efficient):
+        torch.manual_seed(1)  # the same dropout masks; checkpoint replays them in the recomputation
+        out = model.train()(x)
+        nn.functional.cross_entropy(out, torch.tensor([0, 1, 2])).backward()
+        outputs.append(out)
+    torch.testing.assert_close(outputs[0], outputs[1])
+    for (pname, p), q in zip(naive.named_parameters(), efficient.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, msg=pname)
+    # The recomputation in the backward pass must not update BatchNorm's running statistics a second time.
+    for (key, a), b in zip(naive.state_dict().items(), efficient.state_dict().values()):
+        torch.testing.assert_close(a, b, msg=key)
+    naive.eval()
+    efficient.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(naive(x), efficient(x))
+
+
+def test_memory_efficient_saves_less_and_grows_linearly() -> None:
+    x = torch.randn(2, 3, 32, 32)
+    saved = {}
+    for depth in (28, 52, 100):
+        naive, efficient = pair_cifar(depth)
+        saved[depth] = (densenet.saved_bytes(naive, x), densenet.saved_bytes(efficient, x))
+        assert saved[depth][1] < saved[depth][0], depth
+    assert saved[100][1] < saved[100][0] / 2
+    # Doubling the layers per block (4 -> 8 -> 16): the naive bytes grow faster than twice, the efficient ones not.
+    assert saved[100][0] / saved[52][0] > 2.4
+    assert saved[100][1] / saved[52][1] < 2.1
+
+
+def pair_cifar(depth: int) -> tuple[nn.Module, nn.Module]:
+    torch.manual_seed(0)
+    naive = densenet.cifar_densenet(depth, 12, bottleneck=True, compression=0.5)
+    efficient = densenet.cifar_densenet(depth, 12, bottleneck=True, compression=0.5, memory_efficient=True)
+    efficient.load_state_dict(naive.state_dict())
+    return naive, efficient
+
+
+def test_saved_bytes_counts_shared_storage_once() -> None:
+    """BN-ReLU(inplace)-Conv: BN saves its input and output, the conv the same output again (one storage)."""
+    layer = nn.Sequential(nn.BatchNorm2d(4), nn.ReLU(inplace=True), nn.Conv2d(4, 4, 1, bias=False))
+    x = torch.randn(2, 4, 8, 8, requires_grad=True)
+    one_map = x.numel() * 4  # bytes of one float32 tensor of x's shape
+    saved = densenet.saved_bytes(layer, x)
+    assert one_map * 2 <= saved <= one_map * 2 + 1024  # x and the BN/ReLU output, plus BN's small statistics
+
+
+def test_source_weights_groups_input_channels_by_source() -> None:
+    block = densenet.DenseBlock(5, num_layers=3, growth_rate=2, bottleneck=True)
+    transition = densenet.Transition(block.out_channels, 5)
+    with torch.no_grad():
+        for row, module in enumerate([*block, transition]):
+            conv = next(m for m in module.modules() if isinstance(m, nn.Conv2d))
+            # Input channel c gets weight c + 1: the mean per source is then known in closed form.
+            conv.weight.copy_(torch.arange(1.0, conv.in_channels + 1).view(1, -1, 1, 1).expand_as(conv.weight))
+    heat = densenet.source_weights(block, transition)
+    assert heat.shape == (4, 4)
+    expected_row = torch.tensor([3.0, 6.5, 8.5, 10.5])  # channels 1-5, 6-7, 8-9, 10-11
+    for row in range(4):
+        torch.testing.assert_close(heat[row, : row + 1], expected_row[: row + 1])
+        assert heat[row, row + 1 :].isnan().all()  # a layer cannot draw on later ones
+
+
+def test_source_weights_with_the_classifier() -> None:
+    model = models.create("densenet_bc100_k12")
+    heat = densenet.source_weights(model.features.block3, model.classifier)
+    assert heat.shape == (17, 17) and not heat[-1].isnan().any() and (heat[-1] > 0).all()

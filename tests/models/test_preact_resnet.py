@@ -10,6 +10,8 @@ from test_resnet import imagenet_shapes, run_model
 
 from cnnbook import models
 from cnnbook.models.resnet import UNITS, BasicBlock, Bottleneck, ResidualUnit, cifar_resnet
+from cnnbook.models.preact_resnet import (DropoutShortcut, GatedShortcut, ScaledShortcut, replace_shortcuts,
+                                         signal_statistics)
 from cnnbook.summary import count_params
 
 IMAGENET = {f"preact_resnet{depth}": expansion for depth, expansion in [(18, 1), (34, 1), (50, 4), (101, 4), (152, 4)]}
@@ -158,3 +160,75 @@ def test_zero_init_last_of_a_preactivation_unit_zeroes_the_last_convolution():
 def test_wrong_input_raises_a_clear_error():
     with pytest.raises(ValueError, match="preact_resnet110 expects 3 input channel"):
         models.create("preact_resnet110")(torch.randn(1, 1, 32, 32))
+
+
+# --- The shortcut variants of Fig. 2 and the signal measurements ----------------------------------------------
+
+
+def one_stage(blocks: int, unit: str = "full_preactivation") -> nn.Module:
+    """A narrow network of ``blocks`` basic units on one 16-channel stage, for the gradient measurements."""
+    torch.manual_seed(0)
+    return models.resnet.ResNet(BasicBlock, (blocks,), (16,), num_classes=10, stem="cifar", unit=unit)
+
+
+def probe_batch() -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    return torch.randn(4, 3, 16, 16, generator=generator), torch.randint(0, 10, (4,), generator=generator)
+
+
+@pytest.mark.parametrize("variant, kind", [("scaled", ScaledShortcut), ("gated", GatedShortcut),
+                                           ("conv1x1", nn.Conv2d), ("dropout", DropoutShortcut)])  # fmt: skip
+def test_replace_shortcuts_swaps_only_the_identity_shortcuts(variant, kind):
+    model = replace_shortcuts(cifar_resnet(20, 10, "toy"), variant)
+    units = [m for m in model.modules() if isinstance(m, ResidualUnit)]
+    replaced = [u for u in units if isinstance(u.shortcut, kind)]
+    assert len(units) == 9 and len(replaced) == 7  # the two stride-2 units keep their zero-padding shortcut
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_shortcut_variants_compute_what_fig2_says():
+    x = torch.randn(2, 4, 3, 3)
+    assert torch.equal(ScaledShortcut(0.5)(x), 0.5 * x)
+    gate = GatedShortcut(4, bias=-6.0)
+    nn.init.zeros_(gate.gate.weight)
+    assert torch.allclose(gate(x), (1 - torch.sigmoid(torch.tensor(-6.0))) * x)
+    drop = DropoutShortcut(0.5)
+    kept = drop.train()(torch.ones(10_000))
+    assert set(kept.unique().tolist()) <= {0.0, 1.0} and 0.45 < kept.mean() < 0.55  # no rescaling by 1/keep
+    assert torch.equal(drop.eval()(x), 0.5 * x)
+
+
+def test_replace_shortcuts_rejects_an_unknown_variant():
+    with pytest.raises(ValueError, match="variant='highway'.*scaled, gated, conv1x1, dropout"):
+        replace_shortcuts(cifar_resnet(20, 10, "toy"), "highway")
+    with pytest.raises(ValueError, match="keep=0"):
+        DropoutShortcut(0)
+
+
+@pytest.mark.parametrize("blocks", [1, 3, 6])
+def test_identity_shortcuts_pass_the_gradient_unchanged_and_scaled_ones_shrink_it_as_a_power(blocks):
+    """Eq. (5) of the paper: through the shortcuts alone, dl/dx_l = dl/dx_L (x prod of the scales)."""
+    images, labels = probe_batch()
+    clean = signal_statistics(one_stage(blocks), images, labels, through_branches=False)
+    assert clean.first_to_top == pytest.approx(1.0, rel=1e-5)
+    scaled = replace_shortcuts(one_stage(blocks), "scaled", scale=0.5)
+    assert signal_statistics(scaled, images, labels, through_branches=False).first_to_top == pytest.approx(
+        0.5**blocks, rel=1e-5)  # fmt: skip
+
+
+def test_relu_after_the_addition_blocks_part_of_the_direct_gradient():
+    images, labels = probe_batch()
+    stats = signal_statistics(one_stage(4, unit="original"), images, labels, through_branches=False)
+    assert 0 < stats.first_to_top < 1
+
+
+def test_signal_statistics_measure_every_unit_and_leave_the_model_as_it_was():
+    model, (images, labels) = one_stage(3, unit="original"), probe_batch()
+    before, inplace = model(images), [m.inplace for m in model.modules() if isinstance(m, nn.ReLU)]
+    stats = signal_statistics(model, images, labels)
+    assert len(stats.forward) == len(stats.backward) == 3 and all(v > 0 for v in stats.forward + stats.backward)
+    assert all(p.grad is None for p in model.parameters())
+    assert [m.inplace for m in model.modules() if isinstance(m, nn.ReLU)] == inplace and any(inplace)
+    assert torch.equal(model(images), before)
+    with pytest.raises(ValueError, match="no residual units"):
+        signal_statistics(nn.Sequential(nn.Flatten(), nn.LazyLinear(10)), images, labels)

@@ -199,3 +199,62 @@ def test_num_classes_and_in_channels():
     model = models.create("resnet20", num_classes=100, in_channels=1)
     assert model(torch.randn(2, 1, 32, 32)).shape == (2, 100)
     assert isinstance(model.fc, nn.Linear) and model.fc.out_features == 100
+
+
+# --- plain networks (residual=False, the paper's Fig. 6) and the width option --------------------------------
+
+
+@pytest.mark.parametrize("name", ["resnet20", "resnet56"])
+def test_plain_network_has_the_residual_networks_layers_and_shapes(name):
+    """plain-20/56: the same stages, shapes and parameters as option A's ResNet, without shortcuts."""
+    residual, plain = models.create(name), models.create(name, residual=False)
+    assert count_params(plain) == count_params(residual)
+    x = torch.randn(2, 3, 32, 32)
+    assert [tuple(o.shape[1:]) for o in plain.forward_stages(x)] == [(16, 32, 32), (16, 32, 32), (32, 16, 16),
+                                                                     (64, 8, 8)]  # fmt: skip
+    units = [m for m in plain.modules() if isinstance(m, ResidualUnit)]
+    assert units and all(u.shortcut is None and not u.residual for u in units)
+    plain(x).logsumexp(1).sum().backward()
+    assert all(p.grad is not None for p in plain.parameters())
+
+
+def test_plain_unit_adds_nothing():
+    torch.manual_seed(0)
+    unit = BasicBlock(8, 8, residual=False).eval()
+    x = torch.randn(2, 8, 6, 6)
+    assert torch.allclose(unit(x), torch.relu(unit.branch(x)))
+    residual = BasicBlock(8, 8).eval()
+    residual.load_state_dict(unit.state_dict())
+    assert torch.allclose(residual(x), torch.relu(x + unit.branch(x)))
+
+
+def test_plain_imagenet_network_counts_as_option_a():
+    """plain-34 (Fig. 3 middle) has no projections whatever ``shortcut`` says: option A's count."""
+    assert count_params(models.create("resnet34", residual=False)) == count_params(models.create("resnet34",
+                                                                                                  shortcut="A"))
+
+
+def test_plain_refuses_stochastic_depth_and_zero_init():
+    with pytest.raises(ValueError, match="no shortcut"):
+        BasicBlock(8, 8, residual=False, survival_prob=0.5)
+    with pytest.raises(ValueError, match="zero_init_last needs a shortcut"):
+        models.create("resnet20", residual=False).zero_init_last()
+
+
+def test_units_remember_their_stride():
+    model = models.create("resnet20")
+    assert [stage[0].stride for stage in model.stages] == [1, 2, 2]
+
+
+@pytest.mark.parametrize("width, channels", [(0.5, (8, 16, 32)), (0.25, (4, 8, 16)), (2, (32, 64, 128))])
+def test_width_multiplies_the_cifar_stages(width, channels):
+    model = models.create("resnet20", width=width)
+    shapes = [tuple(o.shape[1:]) for o in model.forward_stages(torch.randn(1, 3, 32, 32))]
+    assert shapes == [(channels[0], 32, 32), (channels[0], 32, 32), (channels[1], 16, 16), (channels[2], 8, 8)]
+    assert count_params(models.create("resnet20", width=width, residual=False)) == count_params(model)
+
+
+@pytest.mark.parametrize("width", [0, -1, "half", True])
+def test_bad_width_raises(width):
+    with pytest.raises(ValueError, match="width="):
+        models.create("resnet20", width=width)

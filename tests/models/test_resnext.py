@@ -131,3 +131,78 @@ def test_wrong_input_raises_a_clear_error():
 def test_forms_network_level_counts_agree():
     counts = {f: count_params(models.create("resnext29_8x64d", form=f)) for f in FORMS}
     assert len(set(counts.values())) == 1, counts
+
+
+# ---------------------------------------------------------------- resnext_cifar: C and d as named arguments
+
+TEMPLATES = [(1, 64), (2, 40), (4, 24), (8, 14), (32, 4)]  # Table 2: (C, d) at about equal cost
+
+
+def test_resnext_cifar_defaults_are_the_small_32x2d():
+    model = models.create("resnext_cifar")
+    assert run_model("resnext_cifar", batch=2) == [(32, 32, 32), (128, 32, 32), (256, 16, 16), (512, 8, 8)]
+    convs = [stage[0].branch[0].conv2 for stage in model.stages]
+    # d = 2 channels per path in the first stage, 4 and 8 in the next; always C = 32 groups
+    assert [(c.in_channels, c.groups) for c in convs] == [(64, 32), (128, 32), (256, 32)]
+    assert [len(stage) for stage in model.stages] == [1, 1, 1]
+
+
+def test_resnext_cifar_can_be_resnext29_8x64d():
+    big = dict(depth=29, cardinality=8, bottleneck_width=64, base_channels=64)
+    with torch.device("meta"):
+        ours, paper = models.create("resnext_cifar", **big), models.create("resnext29_8x64d")
+    assert count_params(ours) == count_params(paper)
+    assert [(c.in_channels, c.groups) for c in (s[0].branch[0].conv2 for s in ours.stages)] == [
+        (512, 8), (1024, 8), (2048, 8)]  # fmt: skip
+
+
+@pytest.mark.parametrize("cardinality, d", TEMPLATES)
+def test_templates_have_the_papers_grouped_widths_and_counts(cardinality, d):
+    """At the paper's width (256 channels, Table 2) the block's convolutions have C·(2·256·d + 9·d²) weights."""
+    block = ResNeXtBlock(256, 64, cardinality=cardinality, width_per_group=d)
+    transform = block.branch[0]
+    assert transform.conv2.in_channels == cardinality * d and transform.conv2.groups == cardinality
+    weights = sum(m.weight.numel() for m in transform.modules() if isinstance(m, torch.nn.Conv2d))
+    assert weights == cardinality * (2 * 256 * d + 9 * d * d)
+    assert abs(weights - 69_632) / 69_632 < 0.03  # "~70k" for every template
+
+
+@pytest.mark.parametrize("cardinality, d", TEMPLATES)
+def test_half_width_templates_in_the_small_network(cardinality, d):
+    model = models.create("resnext_cifar", cardinality=cardinality, bottleneck_width=d // 2)
+    first = model.stages[0][0].branch[0]
+    assert (first.conv2.in_channels, first.conv2.groups) == (cardinality * (d // 2), cardinality)
+    assert first.conv3.out_channels == 128
+    out = model(torch.randn(2, 3, 32, 32))
+    assert out.shape == (2, 10)
+
+
+def test_resnext_cifar_parameter_count_by_hand():
+    """Stem, three blocks (1x1-3x3-1x1 and a projection each), the classifier; BatchNorm's scales and shifts."""
+    c, d, base = 4, 12, 32
+    model = models.create("resnext_cifar", cardinality=c, bottleneck_width=d)
+
+    def block(in_ch: int, width: int, out_ch: int) -> int:
+        convs = in_ch * width + 9 * width * width // c + width * out_ch + in_ch * out_ch  # with the projection
+        return convs + 2 * (width + width + out_ch + out_ch)  # BN after conv1, conv2, conv3, projection
+
+    stem = 3 * 9 * base + 2 * base
+    stages = block(base, c * d, 128) + block(128, 2 * c * d, 256) + block(256, 4 * c * d, 512)
+    assert count_params(model) == stem + stages + 512 * 10 + 10
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(depth=12), "9n\\+2 layers"),
+        (dict(depth=2), "9n\\+2 layers"),
+        (dict(cardinality=0), "cardinality=0"),
+        (dict(bottleneck_width=2.5), "bottleneck_width=2.5"),
+        (dict(bottleneck_width=1, base_channels=48), "multiple of base_channels"),
+        (dict(groups=4), "groups= is ambiguous.*cardinality="),
+        (dict(form="d"), "form='d'"),
+    ],
+)
+def test_resnext_cifar_errors(options, message):
+    with pytest.raises(ValueError, match=message):
+        models.create("resnext_cifar", **options)

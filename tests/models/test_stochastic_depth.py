@@ -12,7 +12,7 @@ from torch import nn
 
 from cnnbook import models
 from cnnbook.models.resnet import BasicBlock, ResidualUnit, ResNet
-from cnnbook.models.stochastic_depth import StochasticDepth, linear_decay
+from cnnbook.models.stochastic_depth import StochasticDepth, blocks_removed, drop_layers, linear_decay, unscaled
 from cnnbook.summary import count_params
 
 
@@ -183,3 +183,40 @@ def test_other_families_take_the_same_option():
 def test_bad_options_raise_value_errors(options, message):
     with pytest.raises(ValueError, match=message):
         models.create("resnet110_stochastic_depth", **options)
+
+
+def test_blocks_removed_reduces_a_block_to_its_shortcut_and_restores_it():
+    model = toy().eval()
+    x = torch.randn(2, 3, 16, 16)
+    before = model(x)
+    unit = units(model)[1]
+    calls = []
+    unit.branch.register_forward_hook(lambda module, args, out: calls.append(1))
+    with blocks_removed(model, [1]):
+        shortcut_only = model.stages[1][0].shortcut  # the downsampling block: zero-padded, subsampled identity
+        h = model.stages[0](model.stem(x))
+        assert torch.equal(model.stages[1](h), unit.post(shortcut_only(h)))
+        removed = model(x)
+    assert not calls  # the removed branch is not computed
+    assert not torch.allclose(before, removed)
+    assert torch.equal(model(x), before) and isinstance(unit.drop, StochasticDepth)
+
+
+def test_unscaled_adds_every_branch_in_full():
+    model = toy().eval()
+    x = torch.randn(2, 3, 16, 16)
+    with unscaled(model):
+        assert torch.equal(model(x), toy(p_last=1.0).eval()(x))  # same weights, no stochastic depth
+    assert [d.survival_prob for d in drop_layers(model)] == linear_decay(3, 0.5)
+    assert not torch.allclose(model(x), toy(p_last=1.0).eval()(x))
+
+
+def test_lesion_helpers_reject_blocks_that_do_not_exist():
+    model = toy()
+    with pytest.raises(ValueError, match=r"blocks \[3\] do not exist: the network has 3 blocks"):
+        with blocks_removed(model, [0, 3]):
+            pass
+    assert all(isinstance(u.drop, StochasticDepth) for u in units(model))
+    with pytest.raises(ValueError, match="no residual blocks"):
+        with unscaled(nn.Sequential(nn.Conv2d(3, 3, 1))):
+            pass

@@ -148,6 +148,7 @@ FAMILIES = (
     "lenet", "alexnet", "zfnet", "nin", "vgg",
     "googlenet", "inception_v3", "inception_v4",
     "resnet", "preact_resnet", "resnext", "stochastic_depth", "densenet",
+    "highway", "fractalnet", "dsn", "ladder", "deeply_fused",
 )  # fmt: skip
 
 

@@ -47,17 +47,28 @@ Where this code departs from the paper:
 - Initialisation: He normal (fan-out) for convolutions, as the paper's Torch
   code; BatchNorm weights 1, biases 0; PyTorch's default for the classifier
   with a zero bias.
-- The memory-efficient implementation (Pleiss et al. 2017, torchvision's
-  ``memory_efficient``) is left out: it changes memory use, not the network.
+- ``memory_efficient=True`` (off by default) is the idea of Pleiss et al.
+  2017, "Memory-Efficient Implementation of DenseNets", done as torchvision
+  does: each dense layer's concatenation and first BN-ReLU-Conv run under
+  ``torch.utils.checkpoint`` and are recomputed in the backward pass, so the
+  block keeps only the k new maps of each layer instead of a fresh copy of the
+  whole concatenation per layer. Same outputs, gradients and parameters; unlike
+  torchvision, the recomputation leaves BatchNorm's running statistics alone
+  (they are updated once per step, as in the naive network).
+
+Helpers for the chapter: :func:`saved_bytes` (what autograd keeps for the
+backward pass) and :func:`source_weights` (the paper's Fig. 5, feature reuse).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from . import Reference, register
 from .layers import expect_input
@@ -80,30 +91,96 @@ class DenseLayer(nn.Module):
 
     With ``bottleneck`` (DenseNet-B) a 1x1 convolution first reduces the m
     input maps to 4k, so the 3x3 convolution costs the same however many maps
-    the layer sees.
+    the layer sees. With ``memory_efficient`` the concatenation and the first
+    BN-ReLU-Conv are recomputed in the backward pass instead of stored (see
+    :meth:`new_features`, which :class:`DenseBlock` calls with the list of
+    earlier maps).
     """
 
-    def __init__(self, in_channels: int, growth_rate: int, bottleneck: bool, drop_rate: float = 0.0) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        growth_rate: int,
+        bottleneck: bool,
+        drop_rate: float = 0.0,
+        memory_efficient: bool = False,
+    ) -> None:
         super().__init__()
         width = 4 * growth_rate if bottleneck else in_channels
         self.bottleneck = bn_relu_conv(in_channels, width, 1, drop_rate) if bottleneck else nn.Identity()
         self.conv = bn_relu_conv(width, growth_rate, 3, drop_rate)
         self.out_channels = in_channels + growth_rate
+        self.memory_efficient = memory_efficient
+
+    def _first(self, *features: torch.Tensor) -> torch.Tensor:
+        # cat([x_0, ..., x_{l-1}]) and the first BN-ReLU-Conv: the 1x1 bottleneck, or the 3x3 conv without one.
+        x = torch.cat(features, dim=1)  # N x m x H x W, a new tensor of all m maps
+        return self.bottleneck(x) if self._has_bottleneck else self.conv(x)
+
+    @property
+    def _has_bottleneck(self) -> bool:
+        return not isinstance(self.bottleneck, nn.Identity)
+
+    @contextlib.contextmanager
+    def _frozen_statistics(self) -> Iterator[None]:
+        """During the recomputation, BatchNorm normalises as before but must not update its running statistics again."""
+        norms = [m for m in self.modules() if isinstance(m, nn.BatchNorm2d)]
+        saved = [(m.momentum, m.num_batches_tracked.clone()) for m in norms]
+        for m in norms:
+            m.momentum = 0.0  # running = (1 - 0) * running + 0 * batch: unchanged
+        try:
+            yield
+        finally:
+            for m, (momentum, tracked) in zip(norms, saved):
+                m.momentum = momentum
+                m.num_batches_tracked.copy_(tracked)
+
+    def new_features(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
+        """H_l([x_0, ..., x_{l-1}]): the k new maps, N x k x H x W, from the list of earlier maps."""
+        if self.memory_efficient and torch.is_grad_enabled() and any(f.requires_grad for f in features):
+            # Keep only the inputs (maps that exist anyway); recompute cat-BN-ReLU-Conv in the backward pass.
+            first = checkpoint(
+                self._first,
+                *features,
+                use_reentrant=False,
+                context_fn=lambda: (contextlib.nullcontext(), self._frozen_statistics()),
+            )
+        else:
+            first = self._first(*features)
+        return self.conv(first) if self._has_bottleneck else first
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # The input comes first, so the maps stay in the order of the paper's [x_0, x_1, ..., x_l].
-        return torch.cat([x, self.conv(self.bottleneck(x))], dim=1)
+        return torch.cat([x, self.new_features([x])], dim=1)
 
 
 class DenseBlock(nn.Sequential):
     """``num_layers`` dense layers in a row: m input maps become m + num_layers * k, on the same grid."""
 
-    def __init__(self, in_channels: int, num_layers: int, growth_rate: int, bottleneck: bool, drop_rate: float = 0.0):
+    def __init__(
+        self,
+        in_channels: int,
+        num_layers: int,
+        growth_rate: int,
+        bottleneck: bool,
+        drop_rate: float = 0.0,
+        memory_efficient: bool = False,
+    ) -> None:
         layers = [
-            DenseLayer(in_channels + i * growth_rate, growth_rate, bottleneck, drop_rate) for i in range(num_layers)
+            DenseLayer(in_channels + i * growth_rate, growth_rate, bottleneck, drop_rate, memory_efficient)
+            for i in range(num_layers)
         ]
         super().__init__(*layers)
         self.out_channels = in_channels + num_layers * growth_rate
+        self.memory_efficient = memory_efficient
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.memory_efficient:
+            return super().forward(x)  # each layer concatenates: a new, wider copy of all maps per layer
+        features = [x]  # N x m x H x W, then N x k x H x W per layer, each stored once
+        for layer in self:
+            features.append(layer.new_features(features))
+        return torch.cat(features, dim=1)  # N x (m + num_layers * k) x H x W
 
 
 class Transition(nn.Sequential):
@@ -126,6 +203,8 @@ class DenseNet(nn.Module):
         imagenet_stem: a 7x7/2 conv and a 3x3/2 max pool (grid / 4) instead of one 3x3/1 conv.
         num_classes, in_channels: output classes and input channels.
         drop_rate: dropout after every convolution but the first (the paper: 0.2 without augmentation).
+        memory_efficient: recompute each dense layer's concatenation and first BN-ReLU-Conv in the
+            backward pass instead of storing them (Pleiss et al. 2017): less memory, more time.
         name: the registered name, used in error messages.
     """
 
@@ -140,6 +219,7 @@ class DenseNet(nn.Module):
         num_classes: int,
         in_channels: int = 3,
         drop_rate: float = 0.0,
+        memory_efficient: bool = False,
         name: str = "densenet",
     ) -> None:
         super().__init__()
@@ -165,7 +245,7 @@ class DenseNet(nn.Module):
         channels = stem_channels
         self.block_channels: list[int] = []  # maps at the end of each dense block
         for i, num_layers in enumerate(block_layers, start=1):
-            block = DenseBlock(channels, num_layers, growth_rate, bottleneck, drop_rate)
+            block = DenseBlock(channels, num_layers, growth_rate, bottleneck, drop_rate, memory_efficient)
             stages[f"block{i}"] = block
             channels = block.out_channels
             self.block_channels.append(channels)
@@ -220,7 +300,7 @@ def cifar_densenet(
     DenseNet is ``bottleneck=False, compression=1``; DenseNet-BC is
     ``bottleneck=True, compression=0.5``; the other two combinations are the
     paper's DenseNet-B and DenseNet-C. Extra keyword arguments (``drop_rate``,
-    ``in_channels``) go to :class:`DenseNet`.
+    ``memory_efficient``, ``in_channels``) go to :class:`DenseNet`.
     """
     # Depth counts the first conv, the two transition convs and the classifier (4), plus one conv
     # per dense layer, or two with the bottleneck.
@@ -246,6 +326,61 @@ def imagenet_densenet(
     return DenseNet(
         block_layers, growth_rate, 2 * growth_rate, True, 0.5, imagenet_stem, num_classes, name=name, **kwargs
     )
+
+
+def saved_bytes(model: nn.Module, x: torch.Tensor) -> int:
+    """Bytes that autograd keeps from ``model(x)``'s forward pass for the backward pass.
+
+    Every tensor saved for backward passes through
+    ``torch.autograd.graph.saved_tensors_hooks``; tensors that share memory
+    (a map saved by a BatchNorm and, after an in-place ReLU, by the next
+    convolution) are counted once, by their storage. Parameters are left out:
+    they exist whether or not anything is saved. The count is exact and the
+    same on every device, unlike a peak that depends on the allocator.
+    """
+    parameters = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    storages: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in parameters:
+            storages[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = model(x)
+    del out
+    return sum(storages.values())
+
+
+def source_weights(block: DenseBlock, next_layer: nn.Module | None = None) -> torch.Tensor:
+    """The paper's Fig. 5 for one dense block: how much each layer draws on each earlier one.
+
+    Row l (from 0) is dense layer l + 1 of the block; a last row is
+    ``next_layer`` (the transition's convolution or the classifier) if given.
+    Column s is the source: 0 the block's input, s >= 1 the k maps of layer s.
+    An entry is the mean absolute weight of the row's first convolution (or
+    linear layer) over the input channels that came from that source; sources
+    a row cannot see are NaN. Returns a (layers [+ 1]) x (layers + 1) tensor.
+    """
+    growth_rate = block[0].out_channels - _first_conv(block[0]).in_channels
+    in_channels = _first_conv(block[0]).in_channels
+    rows: list[nn.Module] = [_first_conv(layer) for layer in block]
+    if next_layer is not None:
+        rows.append(_first_conv(next_layer) if not isinstance(next_layer, nn.Linear) else next_layer)
+    heat = torch.full((len(rows), len(block) + 1), float("nan"))
+    for row, module in enumerate(rows):
+        # N x C (linear) or out x C x kh x kw (conv): the mean |w| per input channel.
+        per_channel = module.weight.detach().abs().transpose(0, 1).flatten(1).mean(1)
+        heat[row, 0] = per_channel[:in_channels].mean()
+        for source in range(1, row + 1):
+            start = in_channels + (source - 1) * growth_rate
+            heat[row, source] = per_channel[start : start + growth_rate].mean()
+    return heat
+
+
+def _first_conv(module: nn.Module) -> nn.Conv2d:
+    return next(m for m in module.modules() if isinstance(m, nn.Conv2d))
 
 
 def _table2(params: int) -> Reference:

@@ -47,14 +47,171 @@ Where this code departs from the paper, or chooses where it is silent:
   changes nothing else in total, since each block's input is the previous
   block's output: what the last block loses, the final BN-ReLU adds back.
   timm's ``resnetv2_*`` (pre-activation, BatchNorm) has exactly our counts.
+
+The paper's shortcut variants (Fig. 2, Table 1), for experiments on any
+network built from :class:`~cnnbook.models.resnet.ResidualUnit`:
+:func:`replace_shortcuts` swaps the identity shortcuts of a network for a
+constant scaling h(x) = lambda x (:class:`ScaledShortcut`, Fig. 2(b) with the
+branch unscaled), shortcut-only gating h(x) = (1 - g(x)) x
+(:class:`GatedShortcut`, Fig. 2(d)), a 1x1 convolution (Fig. 2(e)) or a
+dropout shortcut (:class:`DropoutShortcut`, Fig. 2(f)).
+:func:`signal_statistics` measures, for one batch, how large the signal is
+after every unit and the gradient before it, through all paths or through the
+shortcuts only. Departures: only the shortcuts that keep the shape are
+replaced (the stride-2 units keep theirs); the paper's "exclusive gating"
+(Fig. 2(c)), which also scales the branch by g(x), is not implemented; the
+dropout shortcut keeps an element with probability 1/2 without rescaling it
+(the paper's reading: a scale of 1/2 in expectation) and multiplies by 1/2 in
+evaluation.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
 from . import Reference, register
-from .resnet import IMAGENET_LAYERS, IMAGENET_WIDTHS, ResNet, cifar_resnet, imagenet_resnet
+from .resnet import IMAGENET_LAYERS, IMAGENET_WIDTHS, ResidualUnit, ResNet, cifar_resnet, conv1x1, imagenet_resnet
 
 PREACT = "full_preactivation"
+
+
+# --- The shortcut variants of Fig. 2 (Table 1) ---------------------------------------------------------------
+
+
+class ScaledShortcut(nn.Module):
+    """h(x) = scale * x (Fig. 2(b)): after L such units the direct path carries scale**L of the signal."""
+
+    def __init__(self, scale: float = 0.5) -> None:
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.scale * x
+
+
+class GatedShortcut(nn.Module):
+    """h(x) = (1 - g(x)) * x, g(x) = sigmoid(W_g x + b_g) with a 1x1 convolution W_g (Fig. 2(d)).
+
+    ``bias`` is b_g at initialisation: the paper's -6 makes 1 - g close to 1
+    (an almost clean shortcut at the start), 0 makes it about 1/2.
+    """
+
+    def __init__(self, channels: int, bias: float = -6.0) -> None:
+        super().__init__()
+        self.gate = nn.Conv2d(channels, channels, 1)
+        nn.init.constant_(self.gate.bias, bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (1 - torch.sigmoid(self.gate(x))) * x  # N x C x H x W, as x
+
+
+class DropoutShortcut(nn.Module):
+    """Fig. 2(f): in training keep each element of x with probability ``keep``, unscaled; keep * x in evaluation."""
+
+    def __init__(self, keep: float = 0.5) -> None:
+        super().__init__()
+        if not 0 < keep <= 1:
+            raise ValueError(f"keep={keep}: the probability of keeping an element must be in (0, 1]")
+        self.keep = keep
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return self.keep * x
+        return x * torch.bernoulli(torch.full_like(x, self.keep))
+
+
+SHORTCUT_VARIANTS = ("scaled", "gated", "conv1x1", "dropout")
+
+
+def replace_shortcuts(model: nn.Module, variant: str, **options) -> nn.Module:
+    """Replace every identity shortcut of ``model``'s residual units by a variant of Fig. 2; returns the model.
+
+    ``variant``: "scaled" (``scale``, default 0.5), "gated" (``bias``, default
+    -6), "conv1x1" (a 1x1 convolution without bias, He-initialised like the
+    others) or "dropout" (``keep``, default 0.5). Shortcuts that change the
+    shape (zero padding or projection) are left as they are.
+    """
+    if variant not in SHORTCUT_VARIANTS:
+        raise ValueError(f"variant={variant!r}: use one of {', '.join(SHORTCUT_VARIANTS)} (He et al. 2016b, Fig. 2)")
+    for unit in model.modules():
+        if not isinstance(unit, ResidualUnit) or not isinstance(unit.shortcut, nn.Identity):
+            continue
+        channels = unit.in_channels
+        if variant == "scaled":
+            unit.shortcut = ScaledShortcut(**options)
+        elif variant == "gated":
+            unit.shortcut = GatedShortcut(channels, **options)
+        elif variant == "conv1x1":
+            unit.shortcut = conv1x1(channels, channels, **options)
+            nn.init.kaiming_normal_(unit.shortcut.weight, mode="fan_out", nonlinearity="relu")
+        else:
+            unit.shortcut = DropoutShortcut(**options)
+    return model
+
+
+# --- Measuring the forward signal and the backward gradient, unit by unit ------------------------------------
+
+
+@dataclass(frozen=True)
+class SignalStatistics:
+    """Root mean squares for one batch, one value per residual unit, from the input side to the output side."""
+
+    forward: tuple[float, ...]  # of each unit's output x_{l+1}
+    backward: tuple[float, ...]  # of the loss gradient at each unit's input, dl/dx_l
+    top: float  # of the gradient at the last unit's addition, dl/dy_L (before anything after it)
+
+    @property
+    def first_to_top(self) -> float:
+        """How much of the gradient at the top arrives at the first unit's input: backward[0] / top."""
+        return self.backward[0] / self.top
+
+
+def signal_statistics(
+    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, through_branches: bool = True
+) -> SignalStatistics:
+    """Forward signal and backward gradient at every residual unit of ``model`` for one batch (cross-entropy loss).
+
+    ``through_branches=False`` detaches every branch's input, so that the
+    gradient reaches the lower units through the shortcuts (and whatever sits
+    after the additions) only: the first term of the paper's Eq. (5). The
+    model runs in its current mode (train or eval); its parameters get no
+    gradient, and in-place ReLUs are switched off during the measurement (an
+    in-place ReLU after an addition would overwrite the sum we measure at).
+    """
+    units = [m for m in model.modules() if isinstance(m, ResidualUnit)]
+    if not units:
+        raise ValueError(f"{type(model).__name__} has no residual units to measure")
+    inputs, outputs, top = [], [], []
+
+    def record(unit: nn.Module, args: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+        inputs.append(args[0])
+        outputs.append(out)
+
+    hooks = [u.register_forward_hook(record) for u in units]
+    hooks.append(units[-1].post.register_forward_pre_hook(lambda m, args: top.append(args[0])))
+    if not through_branches:
+        hooks += [u.branch.register_forward_pre_hook(lambda m, args: tuple(a.detach() for a in args)) for u in units]
+    relus = [m for m in model.modules() if isinstance(m, nn.ReLU) and m.inplace]
+    for relu in relus:
+        relu.inplace = False
+    try:
+        images = images.clone().requires_grad_(True)  # so that the first unit's input is part of the graph
+        loss = F.cross_entropy(model(images), labels)
+        grads = torch.autograd.grad(loss, [*inputs, top[0]])
+    finally:
+        for hook in hooks:
+            hook.remove()
+        for relu in relus:
+            relu.inplace = True
+
+    def rms(t: torch.Tensor) -> float:
+        return t.detach().float().square().mean().sqrt().item()
+
+    return SignalStatistics(tuple(map(rms, outputs)), tuple(map(rms, grads[:-1])), rms(grads[-1]))
 
 
 def _torchvision_minus_projection_bns(depth: int) -> Reference:

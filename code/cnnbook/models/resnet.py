@@ -29,6 +29,16 @@ branch (two 3x3 convolutions in a :class:`BasicBlock`, 1x1-3x3-1x1 in a
   CIFAR networks to A (as the paper's Section 4.2).
 - BatchNorm after every convolution, before the ReLU (Section 3.4); the ReLU
   of a unit comes after the addition.
+- ``residual=False`` removes the shortcuts: the paper's **plain networks**
+  (Section 4.1 and 4.2, Fig. 6), the same layers without the additions, e.g.
+  ``models.create("resnet56", residual=False)`` for plain-56. No shortcut is
+  built whatever ``shortcut`` says, so a plain network has exactly the
+  parameters of its option-A twin (``resnet20`` ... ``resnet1202`` by
+  default). Stochastic depth and ``zero_init_last`` need a shortcut and refuse
+  a plain unit with a ``ValueError``.
+- ``width`` (CIFAR networks, 1 by default) multiplies the 16, 32 and 64
+  channels of the three stages (rounded, at least 1), for runs on a CPU; not
+  in the paper.
 
 Where this code departs from the paper, or chooses where it is silent:
 - Where the stride sits in a bottleneck: the paper's released models put the
@@ -158,6 +168,9 @@ class ResidualUnit(nn.Module):
     docstring). ``survival_prob`` < 1 drops the branch at random in training
     (stochastic depth, ``drop_mode`` "batch" or "row") and scales it at test time.
 
+    ``residual=False`` drops the shortcut and the addition: ``x_next =
+    after(branch(before(x)))``, a unit of the paper's plain networks.
+
     ``first`` and ``last`` mark the network's first and last units, which a
     pre-activation network treats specially (He et al. 2016b, Sec. 4.1): the
     first unit's pre-activation is the stem's BN-ReLU, "right after conv1 and
@@ -178,6 +191,7 @@ class ResidualUnit(nn.Module):
         drop_mode: str = "batch",
         first: bool = False,
         last: bool = False,
+        residual: bool = True,
     ) -> None:
         super().__init__()
         if unit not in UNITS:
@@ -185,14 +199,19 @@ class ResidualUnit(nn.Module):
         if shortcut not in SHORTCUTS:
             raise ValueError(f"shortcut={shortcut!r}: use 'A' (zero padding), 'B' (projection where the shape changes) "
                              "or 'C' (projection everywhere)")  # fmt: skip
+        if not residual and survival_prob < 1.0:
+            raise ValueError(f"survival_prob={survival_prob}: stochastic depth drops the residual branch and keeps "
+                             "the shortcut, and a plain unit (residual=False) has no shortcut")  # fmt: skip
         before, end, after = UNITS[unit]
-        self.in_channels, self.out_channels = in_channels, out_channels
+        self.in_channels, self.out_channels, self.stride, self.residual = in_channels, out_channels, stride, residual
         # The network's first unit gets its pre-activation from the stem (Sec. 4.1), so has none of its own.
         # A ReLU straight on x must not work in place: the identity shortcut still reads x.
         self.preact = nn.Identity() if first else norm_act(before, in_channels, inplace=False)
         reshapes = stride != 1 or in_channels != out_channels
-        self.project = shortcut == "C" or (shortcut == "B" and reshapes)
-        if self.project:
+        self.project = residual and (shortcut == "C" or (shortcut == "B" and reshapes))
+        if not residual:
+            self.shortcut = None  # a plain unit: no shortcut, no addition
+        elif self.project:
             # The projection ends like the branch it is added to: with a BatchNorm if the branch has one.
             norm = [nn.BatchNorm2d(out_channels)] if "bn" in end else []
             self.shortcut = nn.Sequential(conv1x1(in_channels, out_channels, stride), *norm)
@@ -206,6 +225,8 @@ class ResidualUnit(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pre = self.preact(x)
+        if self.shortcut is None:  # plain: x_next = after(F(x)), nothing added
+            return self.post(self.branch(pre))
         # A projection reads the pre-activated input (both paths split after the activation, as in He et al.'s
         # code); an identity shortcut passes x on untouched, the clean path of He et al. 2016b.
         shortcut = self.shortcut(pre if self.project else x)
@@ -217,7 +238,11 @@ class ResidualUnit(nn.Module):
         Zeroes the scale of the BatchNorm that ends the branch, or, in a
         pre-activation unit whose branch ends with a convolution, the weights of
         that convolution (of every path's last one in ResNeXt's form a).
+        A plain unit refuses: with its branch zeroed it would output a constant.
         """
+        if not self.residual:
+            raise ValueError("zero_init_last needs a shortcut: a plain unit (residual=False) with its branch zeroed "
+                             "outputs a constant and cannot learn")  # fmt: skip
         transform, end = self.branch
         norms = [m for m in end.modules() if isinstance(m, nn.BatchNorm2d)]
         if norms:
@@ -292,6 +317,7 @@ class ResNet(nn.Module):
     channels. ``p_last`` < 1 turns on stochastic depth: the survival
     probability falls linearly from 1 to ``p_last`` at the last block. Other
     keyword ``options`` go to every block: ``shortcut`` ("A", "B", "C"),
+    ``residual`` (False: no shortcuts, a plain network),
     ``unit`` (a key of :data:`UNITS`), ``drop_mode``, and the block's own
     (``stride_in`` for a bottleneck, ``cardinality``/``form`` for ResNeXt).
     ``name`` is the registered name, used in error messages.
@@ -385,12 +411,18 @@ def imagenet_resnet(depth: int, num_classes: int, name: str, stem: str = "imagen
     return ResNet(block, layers, IMAGENET_WIDTHS, num_classes=num_classes, stem=stem, name=name, **options)
 
 
-def cifar_resnet(depth: int, num_classes: int, name: str, bottleneck: bool = False, **options) -> ResNet:
-    """A CIFAR ResNet of Section 4.2: three stages of n blocks, 16/32/64 channels.
+def cifar_resnet(
+    depth: int, num_classes: int, name: str, bottleneck: bool = False, width: float = 1.0, **options
+) -> ResNet:
+    """A CIFAR ResNet of Section 4.2: three stages of n blocks, 16/32/64 channels (times ``width``).
 
     Basic blocks have 2 layers, so depth = 6n + 2; bottlenecks (the
     pre-activation ResNet-164 and -1001) have 3, so depth = 9n + 2.
+    ``width`` multiplies every stage's channels (rounded, at least 1): 0.5
+    gives 8/16/32, about a quarter of the parameters and multiply-adds.
     """
+    if not (isinstance(width, (int, float)) and not isinstance(width, bool) and width > 0):
+        raise ValueError(f"width={width!r} must be a positive number (1: the paper's 16/32/64 channels)")
     layers_per_block = 3 if bottleneck else 2
     n, rest = divmod(depth - 2, 3 * layers_per_block)
     if rest or n < 1:
@@ -398,7 +430,8 @@ def cifar_resnet(depth: int, num_classes: int, name: str, bottleneck: bool = Fal
         raise ValueError(f"a CIFAR ResNet of {kind} blocks has {layers}n+2 layers (e.g. {layers * 3 + 2}); "
                          f"got depth={depth}")  # fmt: skip
     block = Bottleneck if bottleneck else BasicBlock
-    return ResNet(block, (n, n, n), CIFAR_WIDTHS, num_classes=num_classes, stem="cifar", name=name, **options)
+    widths = tuple(max(1, round(channels * width)) for channels in CIFAR_WIDTHS)
+    return ResNet(block, (n, n, n), widths, num_classes=num_classes, stem="cifar", name=name, **options)
 
 
 # --- ImageNet (Table 1), shortcut B, the stride on the bottleneck's first 1x1 -------------------------------

@@ -32,6 +32,13 @@ The networks are the ResNets of ``resnet.py`` with :class:`ResNeXtBlock`:
   a 3x3 convolution with 64 channels, three stages of three blocks with output
   widths 256, 512, 1024, d = 64 in the first stage, C = 8 / 16; 34.4M and
   68.1M parameters (Table 7).
+- ``resnext_cifar``: the same CIFAR design with its sizes as arguments named
+  as in the paper, ``cardinality`` (C, the number of paths) and
+  ``bottleneck_width`` (d, the channels of each path in the first stage), and
+  ``depth`` (9n + 2) and ``base_channels`` (the stem's width, a quarter of
+  the first stage's output) to make it small enough for a CPU. Its defaults,
+  ResNeXt-11 (C = 32, d = 2, 32 base channels), are the paper's 32x4d template
+  at half the width, with one block per stage (not a network of the paper).
 
 As in the paper (Sec. 4) and its code: BatchNorm after each convolution, the
 ReLU of the block after the addition, projection shortcuts (option B) where
@@ -48,6 +55,9 @@ Where this code departs from the paper, or chooses where it is silent:
   declare that difference.
 - Forms a and b compute the same thing as c with C times as many small
   layers, and are much slower; they are here to read and to compare.
+- ``resnext_cifar`` refuses a ``groups`` argument: in some code ``groups``
+  means the number of paths, in other code the channels per path; the paper's
+  C and d say which is which.
 """
 
 from __future__ import annotations
@@ -248,3 +258,49 @@ def resnext29_8x64d(num_classes: int = 10, **options) -> ResNet:
 def resnext29_16x64d(num_classes: int = 10, **options) -> ResNet:
     """ResNeXt-29 (16x64d) for CIFAR: 16 paths of 64 channels in the first stage, 68.1M parameters."""
     return resnext(CIFAR_LAYERS, CIFAR_WIDTHS, 16, 64, num_classes, "resnext29_16x64d", stem="cifar", **options)
+
+
+def cifar_resnext(
+    depth: int, cardinality: int, bottleneck_width: int, num_classes: int, name: str, base_channels: int = 64,
+    **options,
+) -> ResNet:  # fmt: skip
+    """A CIFAR ResNeXt of Sec. 5.3: a 3x3 stem, three stages of (depth - 2) / 9 blocks, C paths of d channels.
+
+    The stages output 4, 8 and 16 x ``base_channels`` channels at 32, 16 and
+    8 pixels (the paper: 64 base channels, outputs 256, 512, 1024); each path
+    has ``bottleneck_width`` = d channels in the first stage, 2d and 4d in the
+    next (the grouped width C·d doubles with the output, as in Table 1).
+    """
+    if "groups" in options:
+        raise ValueError("groups= is ambiguous (the number of paths in some code, the channels per path in "
+                         "other code): give cardinality= (C, the number of paths) and bottleneck_width= "
+                         "(d, the channels of each path in the first stage), as Xie et al. 2017 name them")  # fmt: skip
+    n, rest = divmod(depth - 2, 9)
+    if rest or n < 1:
+        raise ValueError(f"a CIFAR ResNeXt has 9n+2 layers (three stages of n bottlenecks, e.g. 11 or 29); "
+                         f"got depth={depth}")  # fmt: skip
+    for label, value in (("cardinality", cardinality), ("bottleneck_width", bottleneck_width),
+                         ("base_channels", base_channels)):  # fmt: skip
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{label}={value!r} must be a positive whole number")
+    # ResNeXtBlock's width_per_group is d relative to 64 base channels (torchvision's convention).
+    width_per_group, rest = divmod(bottleneck_width * 64, base_channels)
+    if rest:
+        raise ValueError(f"bottleneck_width={bottleneck_width} with base_channels={base_channels}: "
+                         "bottleneck_width x 64 must be a multiple of base_channels")  # fmt: skip
+    widths = (base_channels, 2 * base_channels, 4 * base_channels)
+    return resnext((n, n, n), widths, cardinality, width_per_group, num_classes, name, stem="cifar", **options)
+
+
+@register(input_size=(3, 32, 32), num_classes=10)
+def resnext_cifar(
+    num_classes: int = 10, depth: int = 11, cardinality: int = 32, bottleneck_width: int = 2,
+    base_channels: int = 32, **options,
+) -> ResNet:  # fmt: skip
+    """A CIFAR ResNeXt of any size: ``depth`` = 9n+2, ``cardinality`` C, ``bottleneck_width`` d, ``base_channels``.
+
+    The defaults are a CPU-sized ResNeXt-11 (32 x 2d, half the paper's
+    widths, one block per stage); ``depth=29, cardinality=8,
+    bottleneck_width=64, base_channels=64`` is ``resnext29_8x64d``.
+    """
+    return cifar_resnext(depth, cardinality, bottleneck_width, num_classes, "resnext_cifar", base_channels, **options)

@@ -40,9 +40,18 @@ Where this code departs from the paper, or chooses where it is silent:
   BatchNorm in eval mode and no ReLU: the output is then multilinear in the
   independent b_l); with a ReLU after the addition (original units) or inside
   later branches it is the same mean-field approximation as dropout's.
+
+Two context managers change a trained network for an experiment and put it
+back afterwards: :func:`blocks_removed` reduces chosen blocks to their
+shortcut at test time (the lesion study of Veit et al. 2016), and
+:func:`unscaled` evaluates every branch without the factor p_l (to see what
+the paper's test-time rule is worth).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -95,6 +104,53 @@ class StochasticDepth(nn.Module):
 
     def extra_repr(self) -> str:
         return f"survival_prob={self.survival_prob:.4f}, mode={self.mode!r}"
+
+
+class Removed(nn.Module):
+    """Stands in for a block's :class:`StochasticDepth`: the branch is never computed, the unit is its shortcut."""
+
+    def forward(self, branch: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return x.new_zeros(())  # broadcasts in `shortcut + 0`, as a dropped branch in training
+
+
+def drop_layers(model: nn.Module) -> list[StochasticDepth]:
+    """Every block's :class:`StochasticDepth`, in the order the blocks run (block 1 first)."""
+    return [m for m in model.modules() if isinstance(m, StochasticDepth)]
+
+
+@contextmanager
+def _swapped(model: nn.Module, blocks: Iterable[int] | None, make: type[nn.Module]) -> Iterator[nn.Module]:
+    """Within the ``with``: the ``drop`` of the chosen blocks (0-based; ``None``: all) replaced by ``make()``."""
+    owners = [m for m in model.modules() if isinstance(getattr(m, "drop", None), StochasticDepth)]
+    if not owners:
+        raise ValueError(f"{type(model).__name__} has no residual blocks with a StochasticDepth to change")
+    chosen = range(len(owners)) if blocks is None else sorted(set(blocks))
+    wrong = [i for i in chosen if not 0 <= i < len(owners)]
+    if wrong:
+        raise ValueError(f"blocks {wrong} do not exist: the network has {len(owners)} blocks, numbered 0 to "
+                         f"{len(owners) - 1}")  # fmt: skip
+    saved = {i: owners[i].drop for i in chosen}
+    try:
+        for i in chosen:
+            owners[i].drop = make()
+        yield model
+    finally:
+        for i, drop in saved.items():
+            owners[i].drop = drop
+
+
+def blocks_removed(model: nn.Module, blocks: Iterable[int]):
+    """``with blocks_removed(model, [3]):`` block 3 (0-based, in running order) is only its shortcut.
+
+    For the lesion study at test time: the branch is skipped as a dropped
+    block in training. The blocks are restored when the ``with`` ends.
+    """
+    return _swapped(model, blocks, Removed)
+
+
+def unscaled(model: nn.Module):
+    """``with unscaled(model):`` every branch is added in full at test time, without the paper's factor p_l."""
+    return _swapped(model, None, StochasticDepth)  # survival_prob=1: branch(x), in training and at test time
 
 
 @register(
