@@ -48,7 +48,8 @@ def test_a_difference_within_the_noise_says_the_run_cannot_tell():
     result = stats.compare(a, b, names=("ReLU", "tanh"))
     assert not result.significant and result.p_value > 0.05
     assert result.interval[0] < 0 < result.interval[1]
-    assert result.verdict.startswith("this run cannot tell ReLU from tanh: 71.2% against 70.8%, a difference of +0.4")
+    assert result.verdict.startswith("ReLU and tanh are within the noise of each other: 71.2% against 70.8%, "
+                                  "a difference of +0.4")
     assert str(result) == result.verdict
 
 

@@ -83,7 +83,7 @@ class Comparison:
 
     @property
     def verdict(self) -> str:
-        """One sentence for the page: who wins, or that this run cannot tell."""
+        """One sentence for the page: who wins, or that the two are within the noise of each other."""
         (a, b), (acc_a, acc_b) = self.names, self.accuracy
         low, high = (100 * x for x in self.interval)
         evidence = f"McNemar p = {self.p_value:.2g}, 95% interval {low:+.1f} to {high:+.1f} points"
@@ -91,8 +91,8 @@ class Comparison:
             winner, loser, acc_w, acc_l = (a, b, acc_a, acc_b) if self.difference > 0 else (b, a, acc_b, acc_a)
             points = 100 * abs(self.difference)
             return f"{winner} beats {loser} by {points:.1f} points ({acc_w:.1%} against {acc_l:.1%}; {evidence})."
-        return (f"this run cannot tell {a} from {b}: {acc_a:.1%} against {acc_b:.1%}, a difference of "
-                f"{100 * self.difference:+.1f} points within the noise ({evidence}).")  # fmt: skip
+        return (f"{a} and {b} are within the noise of each other: {acc_a:.1%} against {acc_b:.1%}, a difference "
+                f"of {100 * self.difference:+.1f} points, which this run cannot tell from chance ({evidence}).")  # fmt: skip
 
     def __str__(self) -> str:
         return self.verdict
