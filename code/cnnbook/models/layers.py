@@ -114,3 +114,51 @@ def he_init_(model: nn.Module, nonlinearity: str = "relu", last: nn.Module | Non
     if last is not None:
         nn.init.normal_(last.weight, std=0.01)
     return model
+
+
+DROP_MODES = ("batch", "row")
+
+
+def linear_decay(num_blocks: int, p_last: float = 0.5) -> list[float]:
+    """Survival probabilities p_l = 1 - l/L (1 - p_last) of blocks l = 1..L (Eq. 4); the last is ``p_last``."""
+    if not 0.0 < p_last <= 1.0:
+        raise ValueError(f"p_last={p_last} is not a probability in (0, 1]; the paper uses 0.5, 1 turns dropping off")
+    return [1.0 - l / num_blocks * (1.0 - p_last) for l in range(1, num_blocks + 1)]
+
+
+class StochasticDepth(nn.Module):
+    """Keeps a residual branch with probability ``survival_prob`` in training; scales it by it at test time.
+
+    Called as ``drop(branch, x)`` rather than on the branch's output so that a
+    dropped branch is not computed. ``mode="batch"`` (the paper) draws once per
+    call for the whole mini-batch; ``mode="row"`` once per sample. With
+    ``survival_prob=1`` it simply returns ``branch(x)``.
+    """
+
+    def __init__(self, survival_prob: float = 1.0, mode: str = "batch") -> None:
+        super().__init__()
+        if not 0.0 < survival_prob <= 1.0:
+            raise ValueError(f"survival_prob={survival_prob} is not a probability in (0, 1]")
+        if mode not in DROP_MODES:
+            raise ValueError(f"drop_mode={mode!r}: use 'batch' (one draw per mini-batch, the paper) "
+                             "or 'row' (one per sample)")  # fmt: skip
+        self.survival_prob, self.mode = survival_prob, mode
+
+    def keep_branch(self) -> bool:
+        """One Bernoulli(p_l) draw for the whole mini-batch (from the CPU generator: no wait for a GPU)."""
+        return bool(torch.rand(()) < self.survival_prob)
+
+    def forward(self, branch: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        p = self.survival_prob
+        if p == 1.0:
+            return branch(x)
+        if not self.training:
+            return branch(x) * p  # Eq. 5: the branch's expected contribution
+        if self.mode == "batch":
+            # A dropped branch adds a zero scalar, which broadcasts to any shape: the unit is its shortcut alone.
+            return branch(x) if self.keep_branch() else x.new_zeros(())
+        keep = torch.rand(x.shape[0], 1, 1, 1, device=x.device) < p  # one draw per sample
+        return branch(x) * keep
+
+    def extra_repr(self) -> str:
+        return f"survival_prob={self.survival_prob:.4f}, mode={self.mode!r}"

@@ -70,8 +70,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import Reference, register
-from .layers import conv_bn_relu, expect_input
-from .stochastic_depth import StochasticDepth, linear_decay
+from .layers import StochasticDepth, conv_bn_relu, expect_input, linear_decay
 
 # Where BatchNorm and ReLU sit in a residual unit (He et al. 2016b, Fig. 4). Between two convolutions of
 # the branch there is always BN-ReLU; the five designs differ in what comes before the first convolution,

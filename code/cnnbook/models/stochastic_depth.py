@@ -19,8 +19,10 @@ Bernoulli variable b_l) and is otherwise only its shortcut (Eq. 2):
 
 ``resnet110_stochastic_depth`` is the paper's CIFAR-10 network: ResNet-110 of
 He et al. 2016a (54 basic blocks, shortcut option A) with p_L = 0.5. It has
-exactly ResNet-110's parameters. The dropping lives in :class:`StochasticDepth`;
-``resnet.py`` threads a survival probability to every block through its one
+exactly ResNet-110's parameters. The dropping lives in :class:`StochasticDepth`
+and the decay rule in :func:`linear_decay` (both in ``layers.py``, since the
+residual families of ``resnet.py`` build them into every unit); ``resnet.py``
+threads a survival probability to every block through its one
 stage builder, so any network of the residual families takes ``p_last``, e.g.
 ``create("preact_resnet164", p_last=0.5)``.
 
@@ -57,54 +59,9 @@ import torch
 from torch import nn
 
 from . import Reference, register
-
-DROP_MODES = ("batch", "row")
-
-
-def linear_decay(num_blocks: int, p_last: float = 0.5) -> list[float]:
-    """Survival probabilities p_l = 1 - l/L (1 - p_last) of blocks l = 1..L (Eq. 4); the last is ``p_last``."""
-    if not 0.0 < p_last <= 1.0:
-        raise ValueError(f"p_last={p_last} is not a probability in (0, 1]; the paper uses 0.5, 1 turns dropping off")
-    return [1.0 - l / num_blocks * (1.0 - p_last) for l in range(1, num_blocks + 1)]
-
-
-class StochasticDepth(nn.Module):
-    """Keeps a residual branch with probability ``survival_prob`` in training; scales it by it at test time.
-
-    Called as ``drop(branch, x)`` rather than on the branch's output so that a
-    dropped branch is not computed. ``mode="batch"`` (the paper) draws once per
-    call for the whole mini-batch; ``mode="row"`` once per sample. With
-    ``survival_prob=1`` it simply returns ``branch(x)``.
-    """
-
-    def __init__(self, survival_prob: float = 1.0, mode: str = "batch") -> None:
-        super().__init__()
-        if not 0.0 < survival_prob <= 1.0:
-            raise ValueError(f"survival_prob={survival_prob} is not a probability in (0, 1]")
-        if mode not in DROP_MODES:
-            raise ValueError(f"drop_mode={mode!r}: use 'batch' (one draw per mini-batch, the paper) "
-                             "or 'row' (one per sample)")  # fmt: skip
-        self.survival_prob, self.mode = survival_prob, mode
-
-    def keep_branch(self) -> bool:
-        """One Bernoulli(p_l) draw for the whole mini-batch (from the CPU generator: no wait for a GPU)."""
-        return bool(torch.rand(()) < self.survival_prob)
-
-    def forward(self, branch: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        p = self.survival_prob
-        if p == 1.0:
-            return branch(x)
-        if not self.training:
-            return branch(x) * p  # Eq. 5: the branch's expected contribution
-        if self.mode == "batch":
-            # A dropped branch adds a zero scalar, which broadcasts to any shape: the unit is its shortcut alone.
-            return branch(x) if self.keep_branch() else x.new_zeros(())
-        keep = torch.rand(x.shape[0], 1, 1, 1, device=x.device) < p  # one draw per sample
-        return branch(x) * keep
-
-    def extra_repr(self) -> str:
-        return f"survival_prob={self.survival_prob:.4f}, mode={self.mode!r}"
-
+# linear_decay is imported for readers of this file and its chapter, who look for it here.
+from .layers import StochasticDepth, linear_decay  # noqa: F401
+from .resnet import cifar_resnet
 
 class Removed(nn.Module):
     """Stands in for a block's :class:`StochasticDepth`: the branch is never computed, the unit is its shortcut."""
@@ -163,8 +120,5 @@ def resnet110_stochastic_depth(
     num_classes: int = 10, p_last: float = 0.5, drop_mode: str = "batch", shortcut: str = "A", **options
 ) -> nn.Module:
     """ResNet-110 with stochastic depth, linear decay to ``p_last`` = 0.5 (Huang et al. 2016, Sec. 4)."""
-    # Imported here, not at the top: resnet.py imports StochasticDepth from this module.
-    from .resnet import cifar_resnet
-
     return cifar_resnet(110, num_classes, "resnet110_stochastic_depth", p_last=p_last, drop_mode=drop_mode,
                         shortcut=shortcut, **options)  # fmt: skip
