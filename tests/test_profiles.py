@@ -95,6 +95,7 @@ def test_show_source_of_a_constant_by_name():
 
     shown = book.show_source(vgg, "CONFIGS")
     assert "CONFIGS: dict" in shown.code and shown.code.rstrip().endswith("}")
+    assert "fmt: skip" not in shown.code, "the formatter's marker is not shown"
     compiled = {}
     exec(shown.code, dict(vars(vgg)), compiled)  # the module's names, for the annotation
     compiled.pop("__annotations__", None)

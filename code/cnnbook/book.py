@@ -101,7 +101,9 @@ def show_source(obj: Any, name: str | None = None) -> Source:
     shown = "/".join(parts[parts.index("cnnbook"):]) if "cnnbook" in parts else path.name
     end = start + len(lines) - 1
     where = f"{shown}, lines {max(start, 1)}-{max(end, 1)}"
-    return Source(textwrap.dedent("".join(lines)), where)
+    # The formatter's markers are for the package's maintainers, not readers.
+    code = "".join(line.replace("  # fmt: skip", "") for line in lines)
+    return Source(textwrap.dedent(code), where)
 
 
 def _assignment(module: Any, lines: list[str], name: str) -> tuple[list[str], int]:

@@ -22,16 +22,24 @@ from typing import Callable
 import torch
 from torch import nn
 
-__all__ = ["ModelSpec", "Reference", "register", "create", "names", "families", "spec"]
+__all__ = [
+    "ModelSpec",
+    "Reference",
+    "register",
+    "create",
+    "names",
+    "families",
+    "spec",
+]
 
 
 @dataclass(frozen=True)
 class Reference:
     """The parameter count a model is checked against, and where it comes from.
 
-    Either a published figure (``params``, rounded to ``rounded_to`` as printed,
-    e.g. 270_000 rounded to 10_000 for "0.27M"), or a reference implementation
-    counted live (``builder="torchvision.models.resnet50"`` or
+    Either a published figure (``params``, rounded to ``rounded_to`` as
+    printed, e.g. 270_000 rounded to 10_000 for "0.27M"), or a reference
+    implementation counted live (``builder="torchvision.models.resnet50"`` or
     ``builder="timm:inception_v4"``), so that no count is typed by hand twice.
     ``difference`` is ours minus the reference where a real difference exists,
     and ``why`` explains it.
@@ -49,10 +57,14 @@ class Reference:
         if self.params is not None:
             return self.params
         if self.builder is None:
-            raise ValueError(f"Reference({self.where!r}) names neither params nor a builder")
+            raise ValueError(
+                f"Reference({self.where!r}) names neither params nor a builder"
+            )
         if self.builder.startswith("timm:"):
             timm = importlib.import_module("timm")
-            model = timm.create_model(self.builder[len("timm:") :], pretrained=False)
+            model = timm.create_model(
+                self.builder[len("timm:") :], pretrained=False
+            )
         else:
             module, _, function = self.builder.rpartition(".")
             model = getattr(importlib.import_module(module), function)()
@@ -81,32 +93,47 @@ def register(
     num_classes: int = 1000,
     reference: Reference | None = None,
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    """Decorator that adds a builder to the zoo under ``name`` (default: the function's name)."""
+    """Decorator that adds a builder to the zoo under ``name`` (default: the
+    function's name).
+    """
 
     def add(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         key = name or builder.__name__
         if key in _REGISTRY:
             raise ValueError(f"model name {key!r} is registered twice")
         family = builder.__module__.rsplit(".", 1)[-1]
-        _REGISTRY[key] = ModelSpec(key, builder, tuple(input_size), num_classes, family, reference)
+        _REGISTRY[key] = ModelSpec(
+            key, builder, tuple(input_size), num_classes, family, reference
+        )
         return builder
 
     return add
 
 
 def spec(name: str) -> ModelSpec:
-    """The :class:`ModelSpec` of ``name``; an unknown name raises a ``ValueError`` with close matches."""
+    """The :class:`ModelSpec` of ``name``; an unknown name raises a
+    ``ValueError`` with close matches.
+    """
     try:
         return _REGISTRY[name]
     except KeyError:
-        close = difflib.get_close_matches(str(name), _REGISTRY, n=5, cutoff=0.5)
+        close = difflib.get_close_matches(
+            str(name), _REGISTRY, n=5, cutoff=0.5
+        )
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         raise ValueError(
-            f"unknown model name {name!r}.{hint} `cnnbook.models.names()` (or `cnnbook list`) lists all."
+            f"unknown model name {name!r}.{hint} `cnnbook.models.names()` (or "
+            "`cnnbook list`) lists all."
         ) from None
 
 
-def create(name: str, num_classes: int | None = None, *, seed: int | None = None, **kwargs) -> nn.Module:
+def create(
+    name: str,
+    num_classes: int | None = None,
+    *,
+    seed: int | None = None,
+    **kwargs,
+) -> nn.Module:
     """Build the model registered as ``name``.
 
     ``num_classes=None`` keeps the paper's number of classes; other keyword
@@ -123,27 +150,42 @@ def create(name: str, num_classes: int | None = None, *, seed: int | None = None
     entry = spec(name)
     whole = isinstance(num_classes, int) and not isinstance(num_classes, bool)
     if num_classes is not None and not (whole and num_classes >= 1):
-        raise ValueError(f"num_classes={num_classes!r} must be a positive whole number (None: the paper's "
-                         f"{entry.num_classes}).")  # fmt: skip
+        raise ValueError(
+            f"num_classes={num_classes!r} must be a positive "
+            "whole number (None: the paper's "
+            f"{entry.num_classes})."
+        )
     classes = entry.num_classes if num_classes is None else num_classes
     if seed is None:
         model = entry.builder(num_classes=classes, **kwargs)
     else:
-        with torch.random.fork_rng(devices=[]):  # the global generator is left as it was
+        # the global generator is left as it was
+        with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = entry.builder(num_classes=classes, **kwargs)
     plain = (bool, int, float, str, type(None))
-    options = {k: v if isinstance(v, plain) else repr(v) for k, v in sorted(kwargs.items())}
-    model.cnnbook_build = {"name": name, "num_classes": classes, "seed": seed, "options": options}
+    options = {
+        k: v if isinstance(v, plain) else repr(v)
+        for k, v in sorted(kwargs.items())
+    }
+    model.cnnbook_build = {
+        "name": name,
+        "num_classes": classes,
+        "seed": seed,
+        "options": options,
+    }
     return model
 
 
 def names(family: str | None = None) -> list[str]:
     """All registered names, sorted (only those of ``family`` when given)."""
-    return sorted(n for n, s in _REGISTRY.items() if family is None or s.family == family)
+    return sorted(
+        n for n, s in _REGISTRY.items() if family is None or s.family == family
+    )
 
 
-# The families, one file each, in the book's order. Importing a family's file registers its models.
+# The families, one file each, in the book's order. Importing a family's file
+# registers its models.
 FAMILIES = (
     "lenet", "alexnet", "zfnet", "nin", "vgg",
     "googlenet", "inception_v3", "inception_v4",
@@ -153,7 +195,9 @@ FAMILIES = (
 
 
 def families() -> list[str]:
-    """The model families (files of ``cnnbook/models/``) in the book's order."""
+    """The model families (files of ``cnnbook/models/``) in the book's
+    order.
+    """
     return list(FAMILIES)
 
 

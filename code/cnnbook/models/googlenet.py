@@ -91,8 +91,9 @@ from .layers import conv_bn_relu, expect_input, local_response_norm
 # A number of channels, or a (nested) tuple of them, as ``scaled`` takes it.
 Widths = int | tuple["Widths", ...]
 
-# Table 1: for each Inception module, #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj.
-# A 3x3/2 max pool comes before 4a and before 5a. Output sizes at 224x224 on the right.
+# Table 1: for each Inception module, #1x1, #3x3 reduce, #3x3, #5x5 reduce,
+# #5x5, pool proj. A 3x3/2 max pool comes before 4a and before 5a. Output sizes
+# at 224x224 on the right.
 INCEPTION_MODULES: dict[str, tuple[int, int, int, int, int, int]] = {
     "3a": (64, 96, 128, 16, 32, 32),  # N x 256 x 28 x 28
     "3b": (128, 128, 192, 32, 96, 64),  # N x 480 x 28 x 28
@@ -107,21 +108,34 @@ INCEPTION_MODULES: dict[str, tuple[int, int, int, int, int, int]] = {
 POOL_BEFORE = ("4a", "5a")
 AUX_AFTER = ("4a", "4d")
 
-# Table 1's "params" column, in K = 1024 weights (see the module docstring for the rows that disagree).
+# Table 1's "params" column, in K = 1024 weights (see the module docstring for
+# the rows that disagree).
 TABLE1_PARAMS_K: dict[str, float] = {
-    "conv1": 2.7, "conv2": 112,
-    "3a": 159, "3b": 380, "4a": 364, "4b": 437, "4c": 463, "4d": 580, "4e": 840, "5a": 1072, "5b": 1388,
+    "conv1": 2.7,
+    "conv2": 112,
+    "3a": 159,
+    "3b": 380,
+    "4a": 364,
+    "4b": 437,
+    "4c": 463,
+    "4d": 580,
+    "4e": 840,
+    "5a": 1072,
+    "5b": 1388,
     "linear": 1000,
-}  # fmt: skip
+}
 
 
 def max_pool() -> nn.MaxPool2d:
-    """The 3x3/2 max pooling between stages; it rounds up like Caffe (112 -> 56 -> 28 -> 14 -> 7)."""
+    """The 3x3/2 max pooling between stages; it rounds up like Caffe (112 ->
+    56 -> 28 -> 14 -> 7).
+    """
     return nn.MaxPool2d(3, stride=2, ceil_mode=True)
 
 
 def caffe_lrn() -> nn.LocalResponseNorm:
-    """LRN with the constants of the Caffe reference model (the paper gives none): size 5, alpha 1e-4, beta 0.75, k 1.
+    """LRN with the constants of the Caffe reference model (the paper gives
+    none): size 5, alpha 1e-4, beta 0.75, k 1.
 
     Caffe divides its alpha by the size, so in the paper-style formula of
     ``layers.local_response_norm`` (AlexNet's) alpha is 1e-4 / 5.
@@ -130,10 +144,11 @@ def caffe_lrn() -> nn.LocalResponseNorm:
 
 
 def scaled(channels: Widths, width: float) -> Widths:
-    """``channels`` (a number or a nested tuple of numbers) times ``width``, rounded, each at least 1.
+    """``channels`` (a number or a nested tuple of numbers) times ``width``,
+    rounded, each at least 1.
 
-    The one rule by which every ``width`` option of the Inception family narrows
-    a network; ``width=1`` returns the numbers unchanged.
+    The one rule by which every ``width`` option of the Inception family
+    narrows a network; ``width=1`` returns the numbers unchanged.
     """
     if isinstance(channels, tuple):
         return tuple(scaled(c, width) for c in channels)
@@ -141,10 +156,11 @@ def scaled(channels: Widths, width: float) -> Widths:
 
 
 class Concat(nn.ModuleList):
-    """Parallel branches applied to the same input, their outputs concatenated along the channels.
+    """Parallel branches applied to the same input, their outputs concatenated
+    along the channels.
 
-    This is the Inception idea; the later Inception networks (``inception_v3.py``,
-    ``inception_v4.py``) build all their modules from it.
+    This is the Inception idea; the later Inception networks
+    (``inception_v3.py``, ``inception_v4.py``) build all their modules from it.
     """
 
     def __init__(self, *branches: nn.Module) -> None:
@@ -155,11 +171,19 @@ class Concat(nn.ModuleList):
 
 
 # Layers that pass their input's number of channels on.
-_KEEP_CHANNELS = (nn.BatchNorm2d, nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.LocalResponseNorm, nn.Identity)
+_KEEP_CHANNELS = (
+    nn.BatchNorm2d,
+    nn.ReLU,
+    nn.MaxPool2d,
+    nn.AvgPool2d,
+    nn.LocalResponseNorm,
+    nn.Identity,
+)
 
 
 def out_channels(module: nn.Module, in_channels: int) -> int:
-    """The number of channels ``module`` outputs for an input with ``in_channels``.
+    """The number of channels ``module`` outputs for an input with
+    ``in_channels``.
 
     Works through convolutions, pools, BatchNorm, ReLU, ``nn.Sequential`` and
     ``Concat`` (whose max pool branches pass all input channels on), so that a
@@ -175,11 +199,17 @@ def out_channels(module: nn.Module, in_channels: int) -> int:
         return in_channels
     if isinstance(module, _KEEP_CHANNELS):
         return in_channels
-    raise TypeError(f"out_channels cannot tell how many channels a {type(module).__name__} outputs")
+    raise TypeError(
+        f"out_channels cannot tell how many channels a "
+        f"{type(module).__name__} outputs"
+    )
 
 
-def stack(in_channels: int, builders: Iterable[Callable[[int], nn.Module]]) -> nn.Sequential:
-    """Blocks one after another, each built by ``builder(in_channels)`` for what the previous one outputs.
+def stack(
+    in_channels: int, builders: Iterable[Callable[[int], nn.Module]]
+) -> nn.Sequential:
+    """Blocks one after another, each built by ``builder(in_channels)`` for
+    what the previous one outputs.
 
     With ``width`` != 1 a block's output need not equal its input (rounding),
     so a stage of Inception modules is chained rather than repeated.
@@ -201,7 +231,8 @@ def inception(
     pool_proj: int,
     batch_norm: bool = False,
 ) -> Concat:
-    """The Inception module with dimension reductions (Figure 2(b)); one row of Table 1.
+    """The Inception module with dimension reductions (Figure 2(b)); one row of
+    Table 1.
 
     The 1x1 convolutions in front of the 3x3 and 5x5 ones shrink the channels
     they see, which keeps the expensive convolutions cheap; the pooling branch
@@ -210,23 +241,41 @@ def inception(
     conv = partial(conv_bn_relu, batch_norm=batch_norm)
     return Concat(
         conv(in_channels, ch1x1, 1),
-        nn.Sequential(conv(in_channels, ch3x3_reduce, 1), conv(ch3x3_reduce, ch3x3, 3)),
-        nn.Sequential(conv(in_channels, ch5x5_reduce, 1), conv(ch5x5_reduce, ch5x5, 5)),
-        nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1), conv(in_channels, pool_proj, 1)),
+        nn.Sequential(
+            conv(in_channels, ch3x3_reduce, 1), conv(ch3x3_reduce, ch3x3, 3)
+        ),
+        nn.Sequential(
+            conv(in_channels, ch5x5_reduce, 1), conv(ch5x5_reduce, ch5x5, 5)
+        ),
+        nn.Sequential(
+            nn.MaxPool2d(3, stride=1, padding=1),
+            conv(in_channels, pool_proj, 1),
+        ),
     )
 
 
 class AuxClassifier(nn.Module):
-    """An auxiliary classifier (Section 5) on a 14x14 grid (16x16 for CIFAR); ``width`` scales its layers."""
+    """An auxiliary classifier (Section 5) on a 14x14 grid (16x16 for
+    CIFAR); ``width`` scales its layers.
+    """
 
     def __init__(
-        self, in_channels: int, num_classes: int, batch_norm: bool = False, dropout: float = 0.7, width: float = 1.0
+        self,
+        in_channels: int,
+        num_classes: int,
+        batch_norm: bool = False,
+        dropout: float = 0.7,
+        width: float = 1.0,
     ) -> None:
         super().__init__()
         maps, units = scaled((128, 1024), width)
         self.pool = nn.AvgPool2d(5, stride=3)  # N x C x 4 x 4
-        self.conv = conv_bn_relu(in_channels, maps, 1, batch_norm=batch_norm)  # N x 128 x 4 x 4
-        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(maps * 4 * 4, units), nn.ReLU(inplace=True))  # N x 1024
+        # N x 128 x 4 x 4
+        self.conv = conv_bn_relu(in_channels, maps, 1, batch_norm=batch_norm)
+        # N x 1024
+        self.fc = nn.Sequential(
+            nn.Flatten(), nn.Linear(maps * 4 * 4, units), nn.ReLU(inplace=True)
+        )
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(units, num_classes)
 
@@ -235,7 +284,8 @@ class AuxClassifier(nn.Module):
 
 
 class GoogLeNet(nn.Module):
-    """GoogLeNet (``small_input=False``: Table 1 at 224x224) or its CIFAR adaptation (``small_input=True``: 32x32).
+    """GoogLeNet (``small_input=False``: Table 1 at 224x224) or its CIFAR
+    adaptation (``small_input=True``: 32x32).
 
     Options: ``aux_logits`` builds the two auxiliary classifiers (returned in
     training mode only), ``batch_norm`` adds BatchNorm after every convolution,
@@ -259,34 +309,48 @@ class GoogLeNet(nn.Module):
         conv = partial(conv_bn_relu, batch_norm=batch_norm)
         c64, c192 = scaled((64, 192), width)
         if small_input:
-            self.stem: nn.Module = conv(in_channels, c192, 3)  # N x 192 x 32 x 32
+            # N x 192 x 32 x 32
+            self.stem: nn.Module = conv(in_channels, c192, 3)
         else:
             self.stem = nn.Sequential(
-                conv(in_channels, c64, 7, stride=2),  # conv1: N x 64 x 112 x 112
+                # conv1: N x 64 x 112 x 112
+                conv(in_channels, c64, 7, stride=2),
                 max_pool(),  # N x 64 x 56 x 56
                 caffe_lrn(),
                 conv(c64, c64, 1),  # conv2's "3x3 reduce": N x 64 x 56 x 56
                 conv(c64, c192, 3),  # conv2: N x 192 x 56 x 56
                 caffe_lrn(),
                 max_pool(),  # N x 192 x 28 x 28
-            )  # fmt: skip
+            )
         self.inception = nn.ModuleDict()
         self.aux = nn.ModuleDict()
         channels = c192
         for name, widths in INCEPTION_MODULES.items():
-            self.inception[name] = inception(channels, *scaled(widths, width), batch_norm=batch_norm)
-            channels = out_channels(self.inception[name], channels)  # #1x1 + #3x3 + #5x5 + pool proj
+            self.inception[name] = inception(
+                channels, *scaled(widths, width), batch_norm=batch_norm
+            )
+            # #1x1 + #3x3 + #5x5 + pool proj
+            channels = out_channels(self.inception[name], channels)
             if aux_logits and name in AUX_AFTER:
-                self.aux[name] = AuxClassifier(channels, num_classes, batch_norm, aux_dropout, width)
+                self.aux[name] = AuxClassifier(
+                    channels, num_classes, batch_norm, aux_dropout, width
+                )
         self.pool = max_pool()  # before 4a and 5a
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout))  # N x 1024
+        # N x 1024
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout)
+        )
         self.classifier = nn.Linear(channels, num_classes)
         self.in_channels = in_channels
         self.input_size = 32 if small_input else 224
         self.name = "googlenet_cifar" if small_input else "googlenet"
 
-    def _forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """The last Inception module's output, and the auxiliary logits (in training mode only, else [])."""
+    def _forward_features(
+        self, x: torch.Tensor
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The last Inception module's output, and the auxiliary logits (in
+        training mode only, else []).
+        """
         expect_input(x, self.name, self.in_channels, size=self.input_size)
         aux_logits: list[torch.Tensor] = []
         x = self.stem(x)  # N x 192 x 28 x 28 (32 x 32 for CIFAR)
@@ -304,7 +368,9 @@ class GoogLeNet(nn.Module):
     def forward_head(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.head(x))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+    def forward(
+        self, x: torch.Tensor
+    ) -> torch.Tensor | tuple[torch.Tensor, ...]:
         features, aux_logits = self._forward_features(x)
         logits = self.forward_head(features)
         return (logits, *aux_logits) if aux_logits else logits
@@ -313,25 +379,44 @@ class GoogLeNet(nn.Module):
 @register(
     input_size=(3, 224, 224),
     reference=Reference(
-        "Szegedy et al. 2014, Table 1: the params column summed (K = 1024 weights)",
+        "Szegedy et al. 2014, Table 1: the params column summed (K = 1024 "
+        "weights)",
         params=round(1024 * sum(TABLE1_PARAMS_K.values())),
         rounded_to=1024,
         difference=6_417_435,
-        why="the two auxiliary classifiers (6,379,728; Table 1 leaves them out), the biases (8,280; Table 1 counts "
-        "weights only) and the rows of Table 1 whose params disagree with the table's own filter counts (+29,427 net: "
-        "conv1 2.7K for 9,408 weights, 4c 463K for 509,440, 5a 1072K for 1,042,432, ...); "
+        why="the two auxiliary classifiers (6,379,728; Table 1 leaves them "
+        "out), the biases (8,280; Table 1 counts "
+        "weights only) and the rows of Table 1 whose params disagree with the "
+        "table's own filter counts (+29,427 net: "
+        "conv1 2.7K for 9,408 weights, 4c 463K for 509,440, 5a 1072K for "
+        "1,042,432, ...); "
         "googlenet(aux_logits=False) has 6,998,552",
     ),
 )
 def googlenet(num_classes: int = 1000, **kwargs) -> GoogLeNet:
-    """GoogLeNet as in Table 1 of Szegedy et al. 2014 (224x224, real 5x5 branches, LRN, no BatchNorm)."""
+    """GoogLeNet as in Table 1 of Szegedy et al. 2014 (224x224, real 5x5
+    branches, LRN, no BatchNorm).
+    """
     return GoogLeNet(num_classes, **kwargs)
 
 
 @register(input_size=(3, 32, 32), num_classes=10)
-def googlenet_cifar(num_classes: int = 10, aux_logits: bool = False, width: float = 1.0, **kwargs) -> GoogLeNet:
-    """GoogLeNet's nine Inception modules behind a 3x3 conv stem for 32x32 images; aux classifiers off.
+def googlenet_cifar(
+    num_classes: int = 10,
+    aux_logits: bool = False,
+    width: float = 1.0,
+    **kwargs,
+) -> GoogLeNet:
+    """GoogLeNet's nine Inception modules behind a 3x3 conv stem for 32x32
+    images; aux classifiers off.
 
-    ``width`` multiplies every convolution's channels (0.25: a sixteenth of the cost, for a CPU).
+    ``width`` multiplies every convolution's channels (0.25: a sixteenth of the
+    cost, for a CPU).
     """
-    return GoogLeNet(num_classes, aux_logits=aux_logits, small_input=True, width=width, **kwargs)
+    return GoogLeNet(
+        num_classes,
+        aux_logits=aux_logits,
+        small_input=True,
+        width=width,
+        **kwargs,
+    )

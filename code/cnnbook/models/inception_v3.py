@@ -86,16 +86,19 @@ from .googlenet import Concat, out_channels, scaled, stack
 from .layers import conv_bn_relu as conv
 from .layers import expect_input
 
-TF_BATCHNORM_EPS = 1e-3  # TF-slim's BatchNorm epsilon, which the released Inception networks were trained with
+# TF-slim's BatchNorm epsilon, which the released Inception networks were
+# trained with
+TF_BATCHNORM_EPS = 1e-3
 
 
 def tf_batchnorm_eps_(model: nn.Module) -> nn.Module:
-    """Give every BatchNorm of ``model`` TF-slim's epsilon, 1e-3 (PyTorch's default is 1e-5); returns ``model``.
+    """Give every BatchNorm of ``model`` TF-slim's epsilon, 1e-3 (PyTorch's
+    default is 1e-5); returns ``model``.
 
     BatchNorm divides by sqrt(running_var + eps): for a channel whose variance
     is small, the two epsilons give noticeably different outputs, so the
-    released weights compute their network's function only with 1e-3. The
-    whole Inception family of the zoo uses it, its CIFAR members included.
+    released weights compute their network's function only with 1e-3. The whole
+    Inception family of the zoo uses it, its CIFAR members included.
     """
     for module in model.modules():
         if isinstance(module, nn.BatchNorm2d):
@@ -103,17 +106,23 @@ def tf_batchnorm_eps_(model: nn.Module) -> nn.Module:
     return model
 
 
-def stem(in_channels: int, factorized_7x7: bool = True, width: float = 1.0) -> nn.Sequential:
-    """299x299 -> 35x35x192; ``factorized_7x7=False`` is Inception-v2's single 7x7/2 first layer."""
+def stem(
+    in_channels: int, factorized_7x7: bool = True, width: float = 1.0
+) -> nn.Sequential:
+    """299x299 -> 35x35x192; ``factorized_7x7=False`` is Inception-v2's
+    single 7x7/2 first layer.
+    """
     c32, c64, c80, c192 = scaled((32, 64, 80, 192), width)
     if factorized_7x7:
         first = [
-            conv(in_channels, c32, 3, stride=2, padding=0),  # N x 32 x 149 x 149
+            # N x 32 x 149 x 149
+            conv(in_channels, c32, 3, stride=2, padding=0),
             conv(c32, c32, 3, padding=0),  # N x 32 x 147 x 147
             conv(c32, c64, 3),  # N x 64 x 147 x 147
         ]
     else:
-        first = [conv(in_channels, c64, 7, stride=2, padding=0)]  # N x 64 x 147 x 147
+        # N x 64 x 147 x 147
+        first = [conv(in_channels, c64, 7, stride=2, padding=0)]
     return nn.Sequential(
         *first,
         nn.MaxPool2d(3, stride=2),  # N x 64 x 73 x 73
@@ -123,12 +132,15 @@ def stem(in_channels: int, factorized_7x7: bool = True, width: float = 1.0) -> n
     )
 
 
-def cifar_stem(in_channels: int, out_channels: int, width: float = 1.0) -> nn.Sequential:
-    """The stem of the CIFAR members: three 3x3 convolutions (32, 64, ``out_channels`` maps) at 32x32.
+def cifar_stem(
+    in_channels: int, out_channels: int, width: float = 1.0
+) -> nn.Sequential:
+    """The stem of the CIFAR members: three 3x3 convolutions (32, 64,
+    ``out_channels`` maps) at 32x32.
 
     The ImageNet stems start with 3x3 convolutions of 32 and 64 maps and then
-    shrink the grid eight times (299 -> 35); a 32x32 image is already about
-    the size of their first Inception grid, so nothing is shrunk here.
+    shrink the grid eight times (299 -> 35); a 32x32 image is already about the
+    size of their first Inception grid, so nothing is shrunk here.
     ``out_channels`` is the first grid's width (already scaled by the caller).
     """
     c32, c64 = scaled((32, 64), width)
@@ -139,66 +151,99 @@ def cifar_stem(in_channels: int, out_channels: int, width: float = 1.0) -> nn.Se
     )
 
 
-def avg_pool_proj(in_channels: int, out_channels: int, count_include_pad: bool = True) -> nn.Sequential:
-    """The pooling branch of the modules: 3x3 average pool, then a 1x1 projection.
+def avg_pool_proj(
+    in_channels: int, out_channels: int, count_include_pad: bool = True
+) -> nn.Sequential:
+    """The pooling branch of the modules: 3x3 average pool, then a 1x1
+    projection.
 
     ``count_include_pad=True`` averages the zero padding in at the border, as
     torchvision's Inception-v3 does; TensorFlow's "SAME" pooling, which the
     Inception-v4 family was released with, divides by the real pixels only.
     """
-    pool = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=count_include_pad)
+    pool = nn.AvgPool2d(
+        3, stride=1, padding=1, count_include_pad=count_include_pad
+    )
     return nn.Sequential(pool, conv(in_channels, out_channels, 1))
 
 
 def inception_35(
-    in_channels: int, pool_features: int, ch1x1: int = 64, width: float = 1.0, count_include_pad: bool = True
+    in_channels: int,
+    pool_features: int,
+    ch1x1: int = 64,
+    width: float = 1.0,
+    count_include_pad: bool = True,
 ) -> Concat:
-    """A 35x35 module (Figure 5): the 5x5 convolution factorised into two 3x3 ones (plus the released 5x5 branch).
+    """A 35x35 module (Figure 5): the 5x5 convolution factorised into two 3x3
+    ones (plus the released 5x5 branch).
 
-    ``pool_features`` and ``ch1x1`` are given at ``width=1``, like the fixed widths inside.
+    ``pool_features`` and ``ch1x1`` are given at ``width=1``, like the fixed
+    widths inside.
     """
     c1, c48, c64, c96, pool = scaled((ch1x1, 48, 64, 96, pool_features), width)
     return Concat(
         conv(in_channels, c1, 1),
         nn.Sequential(conv(in_channels, c48, 1), conv(c48, c64, 5)),
-        nn.Sequential(conv(in_channels, c64, 1), conv(c64, c96, 3), conv(c96, c96, 3)),
+        nn.Sequential(
+            conv(in_channels, c64, 1), conv(c64, c96, 3), conv(c96, c96, 3)
+        ),
         avg_pool_proj(in_channels, pool, count_include_pad),
     )
 
 
 def reduction_35_to_17(in_channels: int, width: float = 1.0) -> Concat:
-    """Grid reduction 35x35 -> 17x17 (Figure 10): stride-2 convolutions beside a stride-2 max pool."""
+    """Grid reduction 35x35 -> 17x17 (Figure 10): stride-2 convolutions
+    beside a stride-2 max pool.
+    """
     c384, c64, c96 = scaled((384, 64, 96), width)
     return Concat(
         conv(in_channels, c384, 3, stride=2, padding=0),
-        nn.Sequential(conv(in_channels, c64, 1), conv(c64, c96, 3), conv(c96, c96, 3, stride=2, padding=0)),
+        nn.Sequential(
+            conv(in_channels, c64, 1),
+            conv(c64, c96, 3),
+            conv(c96, c96, 3, stride=2, padding=0),
+        ),
         nn.MaxPool2d(3, stride=2),
     )
 
 
 def inception_17(in_channels: int, c7: int, width: float = 1.0) -> Concat:
-    """A 17x17 module (Figure 6, n = 7): every 7x7 convolution factorised into 1x7 and 7x1 (``c7`` at width 1)."""
+    """A 17x17 module (Figure 6, n = 7): every 7x7 convolution factorised
+    into 1x7 and 7x1 (``c7`` at width 1).
+    """
     c192, c7 = scaled((192, c7), width)
     return Concat(
         conv(in_channels, c192, 1),
-        nn.Sequential(conv(in_channels, c7, 1), conv(c7, c7, (1, 7)), conv(c7, c192, (7, 1))),
         nn.Sequential(
             conv(in_channels, c7, 1),
-            conv(c7, c7, (7, 1)), conv(c7, c7, (1, 7)),
-            conv(c7, c7, (7, 1)), conv(c7, c192, (1, 7)),
+            conv(c7, c7, (1, 7)),
+            conv(c7, c192, (7, 1)),
+        ),
+        nn.Sequential(
+            conv(in_channels, c7, 1),
+            conv(c7, c7, (7, 1)),
+            conv(c7, c7, (1, 7)),
+            conv(c7, c7, (7, 1)),
+            conv(c7, c192, (1, 7)),
         ),  # fmt: skip
         avg_pool_proj(in_channels, c192),
     )
 
 
 def reduction_17_to_8(in_channels: int, width: float = 1.0) -> Concat:
-    """Grid reduction 17x17 -> 8x8, the same idea as Figure 10 with a factorised 7x7 in one branch."""
+    """Grid reduction 17x17 -> 8x8, the same idea as Figure 10 with a
+    factorised 7x7 in one branch.
+    """
     c192, c320 = scaled((192, 320), width)
     return Concat(
-        nn.Sequential(conv(in_channels, c192, 1), conv(c192, c320, 3, stride=2, padding=0)),
         nn.Sequential(
             conv(in_channels, c192, 1),
-            conv(c192, c192, (1, 7)), conv(c192, c192, (7, 1)),
+            conv(c192, c320, 3, stride=2, padding=0),
+        ),
+        nn.Sequential(
+            conv(in_channels, c192, 1),
+            conv(c192, c192, (1, 7)),
+            conv(c192, c192, (7, 1)),
             conv(c192, c192, 3, stride=2, padding=0),
         ),  # fmt: skip
         nn.MaxPool2d(3, stride=2),
@@ -206,11 +251,16 @@ def reduction_17_to_8(in_channels: int, width: float = 1.0) -> Concat:
 
 
 def inception_8(in_channels: int, width: float = 1.0) -> Concat:
-    """An 8x8 module with expanded filter banks (Figure 7): each 3x3 output splits into parallel 1x3 and 3x1."""
+    """An 8x8 module with expanded filter banks (Figure 7): each 3x3 output
+    splits into parallel 1x3 and 3x1.
+    """
     c320, c384, c448, c192 = scaled((320, 384, 448, 192), width)
     return Concat(
         conv(in_channels, c320, 1),
-        nn.Sequential(conv(in_channels, c384, 1), Concat(conv(c384, c384, (1, 3)), conv(c384, c384, (3, 1)))),
+        nn.Sequential(
+            conv(in_channels, c384, 1),
+            Concat(conv(c384, c384, (1, 3)), conv(c384, c384, (3, 1))),
+        ),
         nn.Sequential(
             conv(in_channels, c448, 1),
             conv(c448, c384, 3),
@@ -221,38 +271,51 @@ def inception_8(in_channels: int, width: float = 1.0) -> Concat:
 
 
 class AuxClassifier(nn.Module):
-    """The auxiliary classifier on the 17x17 grid (Figure 8); ``batch_norm_fc`` makes it v3's "BN-auxiliary".
+    """The auxiliary classifier on the 17x17 grid (Figure 8); ``batch_norm_fc``
+    makes it v3's "BN-auxiliary".
 
-    ``grid`` is the side of the grid it sits on (17; 15 for CIFAR): its
-    "fully connected" layer is a convolution over the whole pooled grid.
-    ``width`` scales its 128 maps and 768 units.
+    ``grid`` is the side of the grid it sits on (17; 15 for CIFAR): its "fully
+    connected" layer is a convolution over the whole pooled grid. ``width``
+    scales its 128 maps and 768 units.
     """
 
     def __init__(
-        self, in_channels: int, num_classes: int, batch_norm_fc: bool = True, width: float = 1.0, grid: int = 17
+        self,
+        in_channels: int,
+        num_classes: int,
+        batch_norm_fc: bool = True,
+        width: float = 1.0,
+        grid: int = 17,
     ) -> None:
         super().__init__()
         maps, units = scaled((128, 768), width)
-        pooled = (grid - 5) // 3 + 1  # the 5x5/3 average pool's output side: 5 (4 on CIFAR's 15x15 grid)
+        # the 5x5/3 average pool's output side: 5 (4 on CIFAR's 15x15 grid)
+        pooled = (grid - 5) // 3 + 1
         self.pool = nn.AvgPool2d(5, stride=3)  # N x 768 x 5 x 5
         self.conv = conv(in_channels, maps, 1)  # N x 128 x 5 x 5
-        # The fully connected layer, as a 5x5 convolution over the whole 5x5 grid: N x 768 x 1 x 1.
-        self.fc = conv(maps, units, pooled, padding=0, batch_norm=batch_norm_fc)
+        # The fully connected layer, as a 5x5 convolution over the whole 5x5
+        # grid: N x 768 x 1 x 1.
+        self.fc = conv(
+            maps, units, pooled, padding=0, batch_norm=batch_norm_fc
+        )
         self.classifier = nn.Linear(units, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.fc(self.conv(self.pool(x)))
-        return self.classifier(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+        return self.classifier(
+            torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)
+        )
 
 
 class InceptionV3(nn.Module):
-    """Inception-v3 (``factorized_7x7=True, bn_auxiliary=True``) or Inception-v2 (both ``False``).
+    """Inception-v3 (``factorized_7x7=True, bn_auxiliary=True``) or
+    Inception-v2 (both ``False``).
 
     ``aux_logits`` builds the auxiliary classifier (returned in training mode
     only); ``dropout`` is the rate before the last linear layer; ``width``
     multiplies every convolution's channels; ``small_input=True`` puts the
-    CIFAR stem in front (32x32 images). The shapes in the comments are
-    those of ``width=1`` at 299x299 (32x32: grids of 32, 15 and 7).
+    CIFAR stem in front (32x32 images). The shapes in the comments are those of
+    ``width=1`` at 299x299 (32x32: grids of 32, 15 and 7).
     """
 
     def __init__(
@@ -268,38 +331,77 @@ class InceptionV3(nn.Module):
     ) -> None:
         super().__init__()
         if small_input:
-            self.stem = cifar_stem(in_channels, scaled(192, width), width)  # N x 192 x 32 x 32
+            # N x 192 x 32 x 32
+            self.stem = cifar_stem(in_channels, scaled(192, width), width)
         else:
-            self.stem = stem(in_channels, factorized_7x7, width)  # N x 192 x 35 x 35
+            # N x 192 x 35 x 35
+            self.stem = stem(in_channels, factorized_7x7, width)
         channels = out_channels(self.stem, in_channels)
-        self.grid35 = stack(channels, [partial(inception_35, pool_features=p, width=width) for p in (32, 64, 64)])
-        channels = out_channels(self.grid35, channels)  # N x 288 x 35 x 35 (256 after the first module)
+        self.grid35 = stack(
+            channels,
+            [
+                partial(inception_35, pool_features=p, width=width)
+                for p in (32, 64, 64)
+            ],
+        )
+        # N x 288 x 35 x 35 (256 after the first module)
+        channels = out_channels(self.grid35, channels)
         self.reduction17 = reduction_35_to_17(channels, width)
-        channels = out_channels(self.reduction17, channels)  # N x 768 x 17 x 17 (384 + 96 + 288)
-        self.grid17 = stack(channels, [partial(inception_17, c7=c7, width=width) for c7 in (128, 160, 160, 192)])
+        # N x 768 x 17 x 17 (384 + 96 + 288)
+        channels = out_channels(self.reduction17, channels)
+        self.grid17 = stack(
+            channels,
+            [
+                partial(inception_17, c7=c7, width=width)
+                for c7 in (128, 160, 160, 192)
+            ],
+        )
         channels = out_channels(self.grid17, channels)  # N x 768 x 17 x 17
         grid17 = 15 if small_input else 17
-        self.aux = AuxClassifier(channels, num_classes, bn_auxiliary, width, grid17) if aux_logits else None
+        self.aux = (
+            AuxClassifier(channels, num_classes, bn_auxiliary, width, grid17)
+            if aux_logits
+            else None
+        )
         self.reduction8 = reduction_17_to_8(channels, width)
-        channels = out_channels(self.reduction8, channels)  # N x 1280 x 8 x 8 (320 + 192 + 768)
+        # N x 1280 x 8 x 8 (320 + 192 + 768)
+        channels = out_channels(self.reduction8, channels)
         self.grid8 = stack(channels, [partial(inception_8, width=width)] * 2)
         channels = out_channels(self.grid8, channels)  # N x 2048 x 8 x 8
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout))  # N x 2048
+        # N x 2048
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout)
+        )
         self.classifier = nn.Linear(channels, num_classes)
         tf_batchnorm_eps_(self)
         self.in_channels = in_channels
-        # The auxiliary head's last convolution needs the grid of the input size it was built for; the rest of
-        # the network runs from the smallest input that survives the stem and both reductions.
-        self.aux_input_size, self.min_size = (32, 7) if small_input else (299, 75)
-        self.name = ("inception_v3" if factorized_7x7 and bn_auxiliary else "inception_v2") + (
-            "_cifar" if small_input else ""
+        # The auxiliary head's last convolution needs the grid of the input
+        # size it was built for; the rest of the network runs from the smallest
+        # input that survives the stem and both reductions.
+        self.aux_input_size, self.min_size = (
+            (32, 7) if small_input else (299, 75)
         )
+        self.name = (
+            "inception_v3"
+            if factorized_7x7 and bn_auxiliary
+            else "inception_v2"
+        ) + ("_cifar" if small_input else "")
 
-    def _forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The 8x8x2048 features, and the auxiliary logits (in training mode only, else None)."""
+    def _forward_features(
+        self, x: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The 8x8x2048 features, and the auxiliary logits (in training mode
+        only, else None).
+        """
         use_aux = self.training and self.aux is not None
-        expect_input(x, self.name, self.in_channels, min_size=self.aux_input_size if use_aux else self.min_size)
-        x = self.grid17(self.reduction17(self.grid35(self.stem(x))))  # N x 768 x 17 x 17
+        expect_input(
+            x,
+            self.name,
+            self.in_channels,
+            min_size=self.aux_input_size if use_aux else self.min_size,
+        )
+        # N x 768 x 17 x 17
+        x = self.grid17(self.reduction17(self.grid35(self.stem(x))))
         aux_logits = self.aux(x) if use_aux else None
         x = self.grid8(self.reduction8(x))  # N x 2048 x 8 x 8
         return x, aux_logits
@@ -310,7 +412,9 @@ class InceptionV3(nn.Module):
     def forward_head(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.head(x))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         features, aux_logits = self._forward_features(x)
         logits = self.forward_head(features)
         return logits if aux_logits is None else (logits, aux_logits)
@@ -322,26 +426,54 @@ class InceptionV3(nn.Module):
         "torchvision",
         builder="torchvision.models.inception_v3",
         difference=-20_000,
-        why="Table 3's two architectural steps from v2 to v3, undone: one 7x7/2 conv (9,408 weights + 128 BN) instead "
-        "of the three 3x3 convs (28,512 weights + 256 BN): -19,232; the auxiliary fully connected layer with a bias "
+        why="Table 3's two architectural steps from v2 to v3, undone: one "
+        "7x7/2 conv (9,408 weights + 128 BN) instead "
+        "of the three 3x3 convs (28,512 weights + 256 BN): -19,232; the "
+        "auxiliary fully connected layer with a bias "
         "(768) instead of BatchNorm (1,536): -768",
     ),
 )
 def inception_v2(num_classes: int = 1000, **kwargs) -> InceptionV3:
-    """Inception-v2 of Szegedy et al. 2016 (Table 3's first row): v3 with a 7x7/2 first layer and no BN-auxiliary."""
-    return InceptionV3(num_classes, factorized_7x7=False, bn_auxiliary=False, **kwargs)
+    """Inception-v2 of Szegedy et al. 2016 (Table 3's first row): v3 with a
+    7x7/2 first layer and no BN-auxiliary.
+    """
+    return InceptionV3(
+        num_classes, factorized_7x7=False, bn_auxiliary=False, **kwargs
+    )
 
 
-@register(input_size=(3, 299, 299), reference=Reference("torchvision", builder="torchvision.models.inception_v3"))
+@register(
+    input_size=(3, 299, 299),
+    reference=Reference(
+        "torchvision", builder="torchvision.models.inception_v3"
+    ),
+)
 def inception_v3(num_classes: int = 1000, **kwargs) -> InceptionV3:
-    """Inception-v3 of Szegedy et al. 2016, as released (torchvision's ``inception_v3``)."""
-    return InceptionV3(num_classes, factorized_7x7=True, bn_auxiliary=True, **kwargs)
+    """Inception-v3 of Szegedy et al. 2016, as released (torchvision's
+    ``inception_v3``).
+    """
+    return InceptionV3(
+        num_classes, factorized_7x7=True, bn_auxiliary=True, **kwargs
+    )
 
 
 @register(input_size=(3, 32, 32), num_classes=10)
-def inception_v3_cifar(num_classes: int = 10, aux_logits: bool = False, width: float = 1.0, **kwargs) -> InceptionV3:
-    """Inception-v3's modules and reductions behind a 3x3-conv stem for 32x32 images; auxiliary classifier off.
+def inception_v3_cifar(
+    num_classes: int = 10,
+    aux_logits: bool = False,
+    width: float = 1.0,
+    **kwargs,
+) -> InceptionV3:
+    """Inception-v3's modules and reductions behind a 3x3-conv stem for 32x32
+    images; auxiliary classifier off.
 
-    ``width`` multiplies every convolution's channels (0.25: about a sixteenth of the cost, for a CPU).
+    ``width`` multiplies every convolution's channels (0.25: about a sixteenth
+    of the cost, for a CPU).
     """
-    return InceptionV3(num_classes, aux_logits=aux_logits, width=width, small_input=True, **kwargs)
+    return InceptionV3(
+        num_classes,
+        aux_logits=aux_logits,
+        width=width,
+        small_input=True,
+        **kwargs,
+    )

@@ -108,13 +108,20 @@ from torch import nn
 
 from . import Reference, register
 from .googlenet import Concat, out_channels, scaled, stack
-from .inception_v3 import avg_pool_proj, cifar_stem, inception_35, tf_batchnorm_eps_
+from .inception_v3 import (
+    avg_pool_proj,
+    cifar_stem,
+    inception_35,
+    tf_batchnorm_eps_,
+)
 from .inception_v3 import stem as inception_v3_stem
 from .layers import conv_bn_relu as conv
 from .layers import expect_input
 
 
-def valid(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1) -> nn.Sequential:
+def valid(
+    in_channels: int, out_channels: int, kernel_size: int, stride: int = 1
+) -> nn.Sequential:
     """A convolution without padding: the figures' "V"."""
     return conv(in_channels, out_channels, kernel_size, stride, padding=0)
 
@@ -125,15 +132,20 @@ def max_pool() -> nn.MaxPool2d:
 
 
 def pool_proj(in_channels: int, out_channels: int) -> nn.Sequential:
-    """The pooling branch of the Inception-v4 blocks: 3x3 average pool (padding not counted, as TF), 1x1 projection."""
+    """The pooling branch of the Inception-v4 blocks: 3x3 average pool
+    (padding not counted, as TF), 1x1 projection.
+    """
     return avg_pool_proj(in_channels, out_channels, count_include_pad=False)
 
 
-# ----- Inception-v4 ---------------------------------------------------------------------------
+# ----- Inception-v4
+# ---------------------------------------------------------------------------
 
 
 def stem_v4(in_channels: int, width: float = 1.0) -> nn.Sequential:
-    """The stem of Inception-v4 and of the paper's Inception-ResNet-v2 (Figure 3): 299x299x3 -> 35x35x384."""
+    """The stem of Inception-v4 and of the paper's Inception-ResNet-v2
+    (Figure 3): 299x299x3 -> 35x35x384.
+    """
     c32, c64, c96, c192 = scaled((32, 64, 96, 192), width)
     return nn.Sequential(
         valid(in_channels, c32, 3, stride=2),  # N x 32 x 149 x 149
@@ -142,9 +154,15 @@ def stem_v4(in_channels: int, width: float = 1.0) -> nn.Sequential:
         Concat(max_pool(), valid(c64, c96, 3, stride=2)),  # N x 160 x 73 x 73
         Concat(
             nn.Sequential(conv(c64 + c96, c64, 1), valid(c64, c96, 3)),
-            nn.Sequential(conv(c64 + c96, c64, 1), conv(c64, c64, (1, 7)), conv(c64, c64, (7, 1)), valid(c64, c96, 3)),
+            nn.Sequential(
+                conv(c64 + c96, c64, 1),
+                conv(c64, c64, (1, 7)),
+                conv(c64, c64, (7, 1)),
+                valid(c64, c96, 3),
+            ),
         ),  # N x 192 x 71 x 71
-        Concat(valid(2 * c96, c192, 3, stride=2), max_pool()),  # N x 384 x 35 x 35
+        # N x 384 x 35 x 35
+        Concat(valid(2 * c96, c192, 3, stride=2), max_pool()),
     )
 
 
@@ -154,16 +172,29 @@ def inception_a(in_channels: int = 384, width: float = 1.0) -> Concat:
     return Concat(
         conv(in_channels, c96, 1),
         nn.Sequential(conv(in_channels, c64, 1), conv(c64, c96, 3)),
-        nn.Sequential(conv(in_channels, c64, 1), conv(c64, c96, 3), conv(c96, c96, 3)),
+        nn.Sequential(
+            conv(in_channels, c64, 1), conv(c64, c96, 3), conv(c96, c96, 3)
+        ),
         pool_proj(in_channels, c96),
     )
 
 
-def reduction_a(in_channels: int, k: int, l: int, m: int, n: int) -> Concat:  # noqa: E741 (the paper's names)
-    """Reduction-A (Figure 7), 35x35 -> 17x17, with the filter counts k, l, m, n of Table 1; n + m + in_channels out."""
+# l is one of the paper's names (Table 1), hence the noqa.
+def reduction_a(
+    in_channels: int,
+    k: int,
+    l: int,
+    m: int,
+    n: int,  # noqa: E741
+) -> Concat:
+    """Reduction-A (Figure 7), 35x35 -> 17x17, with the filter counts k, l,
+    m, n of Table 1; n + m + in_channels out.
+    """
     return Concat(
         valid(in_channels, n, 3, stride=2),
-        nn.Sequential(conv(in_channels, k, 1), conv(k, l, 3), valid(l, m, 3, stride=2)),
+        nn.Sequential(
+            conv(in_channels, k, 1), conv(k, l, 3), valid(l, m, 3, stride=2)
+        ),
         max_pool(),
     )
 
@@ -173,11 +204,17 @@ def inception_b(in_channels: int = 1024, width: float = 1.0) -> Concat:
     c128, c192, c224, c256, c384 = scaled((128, 192, 224, 256, 384), width)
     return Concat(
         conv(in_channels, c384, 1),
-        nn.Sequential(conv(in_channels, c192, 1), conv(c192, c224, (1, 7)), conv(c224, c256, (7, 1))),
         nn.Sequential(
             conv(in_channels, c192, 1),
-            conv(c192, c192, (7, 1)), conv(c192, c224, (1, 7)),
-            conv(c224, c224, (7, 1)), conv(c224, c256, (1, 7)),
+            conv(c192, c224, (1, 7)),
+            conv(c224, c256, (7, 1)),
+        ),
+        nn.Sequential(
+            conv(in_channels, c192, 1),
+            conv(c192, c192, (7, 1)),
+            conv(c192, c224, (1, 7)),
+            conv(c224, c224, (7, 1)),
+            conv(c224, c256, (1, 7)),
         ),  # fmt: skip
         pool_proj(in_channels, c128),
     )
@@ -187,9 +224,13 @@ def reduction_b_v4(in_channels: int = 1024, width: float = 1.0) -> Concat:
     """Inception-v4's Reduction-B (Figure 8), 17x17x1024 -> 8x8x1536."""
     c192, c256, c320 = scaled((192, 256, 320), width)
     return Concat(
-        nn.Sequential(conv(in_channels, c192, 1), valid(c192, c192, 3, stride=2)),
         nn.Sequential(
-            conv(in_channels, c256, 1), conv(c256, c256, (1, 7)), conv(c256, c320, (7, 1)),
+            conv(in_channels, c192, 1), valid(c192, c192, 3, stride=2)
+        ),
+        nn.Sequential(
+            conv(in_channels, c256, 1),
+            conv(c256, c256, (1, 7)),
+            conv(c256, c320, (7, 1)),
             valid(c320, c320, 3, stride=2),
         ),  # fmt: skip
         max_pool(),
@@ -197,11 +238,16 @@ def reduction_b_v4(in_channels: int = 1024, width: float = 1.0) -> Concat:
 
 
 def inception_c(in_channels: int = 1536, width: float = 1.0) -> Concat:
-    """Inception-C (Figure 6), on the 8x8x1536 grid: 3x3 outputs split into parallel 1x3 and 3x1."""
+    """Inception-C (Figure 6), on the 8x8x1536 grid: 3x3 outputs split into
+    parallel 1x3 and 3x1.
+    """
     c256, c384, c448, c512 = scaled((256, 384, 448, 512), width)
     return Concat(
         conv(in_channels, c256, 1),
-        nn.Sequential(conv(in_channels, c384, 1), Concat(conv(c384, c256, (1, 3)), conv(c384, c256, (3, 1)))),
+        nn.Sequential(
+            conv(in_channels, c384, 1),
+            Concat(conv(c384, c256, (1, 3)), conv(c384, c256, (3, 1))),
+        ),
         nn.Sequential(
             conv(in_channels, c384, 1),
             conv(c384, c448, (3, 1)),
@@ -212,11 +258,13 @@ def inception_c(in_channels: int = 1536, width: float = 1.0) -> Concat:
     )
 
 
-# ----- Inception-ResNet -----------------------------------------------------------------------
+# ----- Inception-ResNet
+# -----------------------------------------------------------------------
 
 
 class ScaledResidual(nn.Module):
-    """An Inception-ResNet block: ReLU(x + scale * Linear1x1(branches(x))) (Figures 10-13, 16-19, 20).
+    """An Inception-ResNet block: ReLU(x + scale * Linear1x1(branches(x)))
+    (Figures 10-13, 16-19, 20).
 
     The branches' concatenation (``branch_channels``) is brought back to the
     block's width by a 1x1 convolution with a bias and no activation ("1x1
@@ -248,46 +296,96 @@ class ScaledResidual(nn.Module):
 
 
 def block_35(
-    channels: int, b1: int, b2: tuple[int, int], b3: tuple[int, int, int], scale: float, shortcut: bool = True
+    channels: int,
+    b1: int,
+    b2: tuple[int, int],
+    b3: tuple[int, int, int],
+    scale: float,
+    shortcut: bool = True,
 ) -> ScaledResidual:
-    """Inception-ResNet-A, 35x35 grid (Fig. 10: v1; Fig. 16: v2): 1x1 | 1x1 -> 3x3 | 1x1 -> 3x3 -> 3x3."""
+    """Inception-ResNet-A, 35x35 grid (Fig. 10: v1; Fig. 16: v2): 1x1 | 1x1
+    -> 3x3 | 1x1 -> 3x3 -> 3x3.
+    """
     branches = Concat(
         conv(channels, b1, 1),
         nn.Sequential(conv(channels, b2[0], 1), conv(b2[0], b2[1], 3)),
-        nn.Sequential(conv(channels, b3[0], 1), conv(b3[0], b3[1], 3), conv(b3[1], b3[2], 3)),
+        nn.Sequential(
+            conv(channels, b3[0], 1),
+            conv(b3[0], b3[1], 3),
+            conv(b3[1], b3[2], 3),
+        ),
     )
-    return ScaledResidual(branches, b1 + b2[-1] + b3[-1], channels, scale, shortcut)
+    return ScaledResidual(
+        branches, b1 + b2[-1] + b3[-1], channels, scale, shortcut
+    )
 
 
-def block_17(channels: int, b1: int, b2: tuple[int, int, int], scale: float, shortcut: bool = True) -> ScaledResidual:
-    """Inception-ResNet-B, 17x17 grid (Fig. 11: v1; Fig. 17: v2): 1x1 | 1x1 -> 1x7 -> 7x1."""
+def block_17(
+    channels: int,
+    b1: int,
+    b2: tuple[int, int, int],
+    scale: float,
+    shortcut: bool = True,
+) -> ScaledResidual:
+    """Inception-ResNet-B, 17x17 grid (Fig. 11: v1; Fig. 17: v2): 1x1 | 1x1
+    -> 1x7 -> 7x1.
+    """
     branches = Concat(
         conv(channels, b1, 1),
-        nn.Sequential(conv(channels, b2[0], 1), conv(b2[0], b2[1], (1, 7)), conv(b2[1], b2[2], (7, 1))),
+        nn.Sequential(
+            conv(channels, b2[0], 1),
+            conv(b2[0], b2[1], (1, 7)),
+            conv(b2[1], b2[2], (7, 1)),
+        ),
     )
     return ScaledResidual(branches, b1 + b2[-1], channels, scale, shortcut)
 
 
 def block_8(
-    channels: int, b1: int, b2: tuple[int, int, int], scale: float, shortcut: bool = True, relu: bool = True
+    channels: int,
+    b1: int,
+    b2: tuple[int, int, int],
+    scale: float,
+    shortcut: bool = True,
+    relu: bool = True,
 ) -> ScaledResidual:
-    """Inception-ResNet-C, 8x8 grid (Fig. 13: v1; Fig. 19: v2): 1x1 | 1x1 -> 1x3 -> 3x1."""
+    """Inception-ResNet-C, 8x8 grid (Fig. 13: v1; Fig. 19: v2): 1x1 | 1x1 ->
+    1x3 -> 3x1.
+    """
     branches = Concat(
         conv(channels, b1, 1),
-        nn.Sequential(conv(channels, b2[0], 1), conv(b2[0], b2[1], (1, 3)), conv(b2[1], b2[2], (3, 1))),
+        nn.Sequential(
+            conv(channels, b2[0], 1),
+            conv(b2[0], b2[1], (1, 3)),
+            conv(b2[1], b2[2], (3, 1)),
+        ),
     )
-    return ScaledResidual(branches, b1 + b2[-1], channels, scale, shortcut, relu)
+    return ScaledResidual(
+        branches, b1 + b2[-1], channels, scale, shortcut, relu
+    )
 
 
-def reduction_b_resnet(in_channels: int, a: int, b: int, c: tuple[int, int], reduce: int = 256) -> Concat:
-    """Inception-ResNet's Reduction-B, 17x17 -> 8x8 (Fig. 12: v1; Fig. 18: v2); conv branches open with 1x1 ``reduce``.
+def reduction_b_resnet(
+    in_channels: int, a: int, b: int, c: tuple[int, int], reduce: int = 256
+) -> Concat:
+    """Inception-ResNet's Reduction-B, 17x17 -> 8x8 (Fig. 12: v1; Fig. 18: v2);
+    conv branches open with 1x1 ``reduce``.
 
-    The paper's 1x1 convolutions have 256 filters (``reduce``; the ``width`` option of the networks scales it).
+    The paper's 1x1 convolutions have 256 filters (``reduce``; the ``width``
+    option of the networks scales it).
     """
     return Concat(
-        nn.Sequential(conv(in_channels, reduce, 1), valid(reduce, a, 3, stride=2)),
-        nn.Sequential(conv(in_channels, reduce, 1), valid(reduce, b, 3, stride=2)),
-        nn.Sequential(conv(in_channels, reduce, 1), conv(reduce, c[0], 3), valid(c[0], c[1], 3, stride=2)),
+        nn.Sequential(
+            conv(in_channels, reduce, 1), valid(reduce, a, 3, stride=2)
+        ),
+        nn.Sequential(
+            conv(in_channels, reduce, 1), valid(reduce, b, 3, stride=2)
+        ),
+        nn.Sequential(
+            conv(in_channels, reduce, 1),
+            conv(reduce, c[0], 3),
+            valid(c[0], c[1], 3, stride=2),
+        ),
         max_pool(),
     )
 
@@ -306,26 +404,42 @@ def stem_resnet_v1(in_channels: int, width: float = 1.0) -> nn.Sequential:
     )
 
 
-def stem_resnet_v2(in_channels: int, width: float = 1.0, small_input: bool = False) -> nn.Sequential:
-    """The released Inception-ResNet-v2's stem: Inception-v3's stem and one Inception-v3 35x35 module -> 35x35x320.
+def stem_resnet_v2(
+    in_channels: int, width: float = 1.0, small_input: bool = False
+) -> nn.Sequential:
+    """The released Inception-ResNet-v2's stem: Inception-v3's stem and one
+    Inception-v3 35x35 module -> 35x35x320.
 
     The module (timm's "Mixed_5b") has 96 1x1 filters and, as released, an
     average pool that does not count the padding. ``small_input=True``: the
     CIFAR stem in front of the module instead (32x32x320).
     """
     c192 = scaled(192, width)
-    first = cifar_stem(in_channels, c192, width) if small_input else inception_v3_stem(in_channels, width=width)
+    first = (
+        cifar_stem(in_channels, c192, width)
+        if small_input
+        else inception_v3_stem(in_channels, width=width)
+    )
     return nn.Sequential(
         first,  # N x 192 x 35 x 35 (32 x 32 for CIFAR)
-        inception_35(c192, pool_features=64, ch1x1=96, width=width, count_include_pad=False),  # 96 + 64 + 96 + 64
+        # 96 + 64 + 96 + 64
+        inception_35(
+            c192,
+            pool_features=64,
+            ch1x1=96,
+            width=width,
+            count_include_pad=False,
+        ),
     )
 
 
-# ----- The network ----------------------------------------------------------------------------
+# ----- The network
+# ----------------------------------------------------------------------------
 
 
 class InceptionNetwork(nn.Module):
-    """The common frame of Figures 9 and 15: stem, three grids joined by two reductions, pool, dropout, linear.
+    """The common frame of Figures 9 and 15: stem, three grids joined by two
+    reductions, pool, dropout, linear.
 
     The builders below fill it with each network's blocks; ``final_conv`` is
     the released IR-v2's 1x1 conv before the pooling (``None`` elsewhere);
@@ -353,12 +467,20 @@ class InceptionNetwork(nn.Module):
         super().__init__()
         self.stem = stem  # N x 384 x 35 x 35 (v4), 256 (IR-v1), 320 (IR-v2)
         self.grid35 = grid35  # same
-        self.reduction_a = reduction_a  # N x 1024 x 17 x 17 (v4), 896 (IR-v1), 1088 (IR-v2)
+        # N x 1024 x 17 x 17 (v4), 896 (IR-v1), 1088 (IR-v2)
+        self.reduction_a = reduction_a
         self.grid17 = grid17  # same
-        self.reduction_b = reduction_b  # N x 1536 x 8 x 8 (v4), 1792 (IR-v1), 2080 (IR-v2)
+        # N x 1536 x 8 x 8 (v4), 1792 (IR-v1), 2080 (IR-v2)
+        self.reduction_b = reduction_b
         self.grid8 = grid8  # same
-        self.final_conv = final_conv if final_conv is not None else nn.Identity()  # IR-v2: N x 1536 x 8 x 8
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout))  # N x num_features
+        # IR-v2: N x 1536 x 8 x 8
+        self.final_conv = (
+            final_conv if final_conv is not None else nn.Identity()
+        )
+        # N x num_features
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout)
+        )
         self.classifier = nn.Linear(num_features, num_classes)
         tf_batchnorm_eps_(self)
         self.name = name
@@ -366,7 +488,8 @@ class InceptionNetwork(nn.Module):
         self.min_size = min_size
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        expect_input(x, self.name, self.in_channels, min_size=self.min_size)  # smaller inputs vanish before 8x8
+        # smaller inputs vanish before 8x8
+        expect_input(x, self.name, self.in_channels, min_size=self.min_size)
         x = self.grid35(self.stem(x))  # N x C x 35 x 35
         x = self.grid17(self.reduction_a(x))  # N x C x 17 x 17
         x = self.grid8(self.reduction_b(x))  # N x C x 8 x 8
@@ -380,11 +503,20 @@ class InceptionNetwork(nn.Module):
 
 
 def _frame(name: str, small_input: bool) -> dict[str, str | int]:
-    """The name and smallest input of the ImageNet network or of its CIFAR member (stem without downsampling)."""
-    return {"name": name + "_cifar", "min_size": 7} if small_input else {"name": name, "min_size": 75}
+    """The name and smallest input of the ImageNet network or of its CIFAR
+    member (stem without downsampling).
+    """
+    return (
+        {"name": name + "_cifar", "min_size": 7}
+        if small_input
+        else {"name": name, "min_size": 75}
+    )
 
 
-@register(input_size=(3, 299, 299), reference=Reference("timm", builder="timm:inception_v4"))
+@register(
+    input_size=(3, 299, 299),
+    reference=Reference("timm", builder="timm:inception_v4"),
+)
 def inception_v4(
     num_classes: int = 1000,
     in_channels: int = 3,
@@ -393,16 +525,23 @@ def inception_v4(
     width: float = 1.0,
     small_input: bool = False,
 ) -> InceptionNetwork:
-    """Inception-v4 (Figure 9); ``depths`` are the numbers of Inception-A, -B and -C blocks.
+    """Inception-v4 (Figure 9); ``depths`` are the numbers of Inception-A, -B
+    and -C blocks.
 
-    ``width`` multiplies every convolution's channels; ``small_input=True`` is ``inception_v4_cifar``.
+    ``width`` multiplies every convolution's channels; ``small_input=True`` is
+    ``inception_v4_cifar``.
     """
     a, b, c = depths
-    stem = cifar_stem(in_channels, scaled(384, width), width) if small_input else stem_v4(in_channels, width)
+    stem = (
+        cifar_stem(in_channels, scaled(384, width), width)
+        if small_input
+        else stem_v4(in_channels, width)
+    )
     channels = out_channels(stem, in_channels)  # 384
     grid35 = stack(channels, [partial(inception_a, width=width)] * a)
     channels = out_channels(grid35, channels)  # 4 x 96 = 384
-    reduction_35 = reduction_a(channels, *scaled((192, 224, 256, 384), width))  # k, l, m, n of Table 1
+    # k, l, m, n of Table 1
+    reduction_35 = reduction_a(channels, *scaled((192, 224, 256, 384), width))
     channels = out_channels(reduction_35, channels)  # 384 + 256 + 384 = 1024
     grid17 = stack(channels, [partial(inception_b, width=width)] * b)
     channels = out_channels(grid17, channels)  # 384 + 256 + 256 + 128 = 1024
@@ -425,10 +564,14 @@ def inception_v4(
     )
 
 
-# The count of the figures, recounted independently in tests/models/test_inception_v4.py.
+# The count of the figures, recounted independently in
+# tests/models/test_inception_v4.py.
 @register(
     input_size=(3, 299, 299),
-    reference=Reference("Szegedy et al. 2017, Figs. 7, 10-15 (counted from the figures)", params=22_756_328),
+    reference=Reference(
+        "Szegedy et al. 2017, Figs. 7, 10-15 (counted from the figures)",
+        params=22_756_328,
+    ),
 )
 def inception_resnet_v1(
     num_classes: int = 1000,
@@ -440,26 +583,60 @@ def inception_resnet_v1(
     width: float = 1.0,
     small_input: bool = False,
 ) -> InceptionNetwork:
-    """Inception-ResNet-v1 (Figure 15 with Figures 14, 10, 7, 11, 12, 13); ``scales`` scale the residuals.
+    """Inception-ResNet-v1 (Figure 15 with Figures 14, 10, 7, 11, 12, 13);
+    ``scales`` scale the residuals.
 
     ``residual=False`` removes the shortcuts; ``width`` multiplies every
-    convolution's channels; ``small_input=True`` is ``inception_resnet_v1_cifar``.
+    convolution's channels; ``small_input=True`` is
+    ``inception_resnet_v1_cifar``.
     """
     a, b, c = depths
     channels = scaled(256, width)
-    stem = cifar_stem(in_channels, channels, width) if small_input else stem_resnet_v1(in_channels, width)
-    grid35 = nn.Sequential(
-        *[block_35(channels, *scaled((32, (32, 32), (32, 32, 32)), width), scales[0], residual) for _ in range(a)]
+    stem = (
+        cifar_stem(in_channels, channels, width)
+        if small_input
+        else stem_resnet_v1(in_channels, width)
     )
-    reduction_35 = reduction_a(channels, *scaled((192, 192, 256, 384), width))  # k, l, m, n of Table 1
+    grid35 = nn.Sequential(
+        *[
+            block_35(
+                channels,
+                *scaled((32, (32, 32), (32, 32, 32)), width),
+                scales[0],
+                residual,
+            )
+            for _ in range(a)
+        ]
+    )
+    # k, l, m, n of Table 1
+    reduction_35 = reduction_a(channels, *scaled((192, 192, 256, 384), width))
     channels = out_channels(reduction_35, channels)  # 384 + 256 + 256 = 896
     grid17 = nn.Sequential(
-        *[block_17(channels, *scaled((128, (128, 128, 128)), width), scales[1], residual) for _ in range(b)]
+        *[
+            block_17(
+                channels,
+                *scaled((128, (128, 128, 128)), width),
+                scales[1],
+                residual,
+            )
+            for _ in range(b)
+        ]
     )
-    reduction_17 = reduction_b_resnet(channels, *scaled((384, 256, (256, 256), 256), width))
-    channels = out_channels(reduction_17, channels)  # 384 + 256 + 256 + 896 = 1792
+    reduction_17 = reduction_b_resnet(
+        channels, *scaled((384, 256, (256, 256), 256), width)
+    )
+    # 384 + 256 + 256 + 896 = 1792
+    channels = out_channels(reduction_17, channels)
     grid8 = nn.Sequential(
-        *[block_8(channels, *scaled((192, (192, 192, 192)), width), scales[2], residual) for _ in range(c)]
+        *[
+            block_8(
+                channels,
+                *scaled((192, (192, 192, 192)), width),
+                scales[2],
+                residual,
+            )
+            for _ in range(c)
+        ]
     )
     return InceptionNetwork(
         **_frame("inception_resnet_v1", small_input),
@@ -476,7 +653,10 @@ def inception_resnet_v1(
     )
 
 
-@register(input_size=(3, 299, 299), reference=Reference("timm", builder="timm:inception_resnet_v2"))
+@register(
+    input_size=(3, 299, 299),
+    reference=Reference("timm", builder="timm:inception_resnet_v2"),
+)
 def inception_resnet_v2(
     num_classes: int = 1000,
     in_channels: int = 3,
@@ -488,7 +668,8 @@ def inception_resnet_v2(
     width: float = 1.0,
     small_input: bool = False,
 ) -> InceptionNetwork:
-    """Inception-ResNet-v2 as released (timm), with the branches of Figures 16-19; ``depths=(5, 10, 5)``: Figure 15.
+    """Inception-ResNet-v2 as released (timm), with the branches of Figures
+    16-19; ``depths=(5, 10, 5)``: Figure 15.
 
     ``released=False`` makes the last block like the others (scale
     ``scales[2]`` and a ReLU; released: 1.0 and none); ``residual=False``
@@ -499,20 +680,47 @@ def inception_resnet_v2(
     stem = stem_resnet_v2(in_channels, width, small_input)
     channels = out_channels(stem, in_channels)  # 96 + 64 + 96 + 64 = 320
     grid35 = nn.Sequential(
-        *[block_35(channels, *scaled((32, (32, 32), (32, 48, 64)), width), scales[0], residual) for _ in range(a)]
+        *[
+            block_35(
+                channels,
+                *scaled((32, (32, 32), (32, 48, 64)), width),
+                scales[0],
+                residual,
+            )
+            for _ in range(a)
+        ]
     )
-    reduction_35 = reduction_a(channels, *scaled((256, 256, 384, 384), width))  # k, l, m, n of Table 1
+    # k, l, m, n of Table 1
+    reduction_35 = reduction_a(channels, *scaled((256, 256, 384, 384), width))
     channels = out_channels(reduction_35, channels)  # 384 + 384 + 320 = 1088
     grid17 = nn.Sequential(
-        *[block_17(channels, *scaled((192, (128, 160, 192)), width), scales[1], residual) for _ in range(b)]
+        *[
+            block_17(
+                channels,
+                *scaled((192, (128, 160, 192)), width),
+                scales[1],
+                residual,
+            )
+            for _ in range(b)
+        ]
     )
-    reduction_17 = reduction_b_resnet(channels, *scaled((384, 288, (288, 320), 256), width))
-    channels = out_channels(reduction_17, channels)  # 384 + 288 + 320 + 1088 = 2080
-    # The released network's last block has scale 1.0 and no ReLU (the 1x1 conv after it has its own).
+    reduction_17 = reduction_b_resnet(
+        channels, *scaled((384, 288, (288, 320), 256), width)
+    )
+    # 384 + 288 + 320 + 1088 = 2080
+    channels = out_channels(reduction_17, channels)
+    # The released network's last block has scale 1.0 and no ReLU (the 1x1 conv
+    # after it has its own).
     last = [released and i == c - 1 for i in range(c)]
     grid8 = nn.Sequential(
         *[
-            block_8(channels, *scaled((192, (192, 224, 256)), width), 1.0 if final else scales[2], residual, not final)
+            block_8(
+                channels,
+                *scaled((192, (192, 224, 256)), width),
+                1.0 if final else scales[2],
+                residual,
+                not final,
+            )
             for final in last
         ]
     )
@@ -535,22 +743,39 @@ def inception_resnet_v2(
 
 @register(input_size=(3, 32, 32), num_classes=10)
 def inception_v4_cifar(num_classes: int = 10, **kwargs) -> InceptionNetwork:
-    """Inception-v4's blocks and reductions behind a 3x3-conv stem for 32x32 images (options: ``inception_v4``)."""
+    """Inception-v4's blocks and reductions behind a 3x3-conv stem for 32x32
+    images (options: ``inception_v4``).
+    """
     return inception_v4(num_classes, small_input=True, **kwargs)
 
 
 @register(input_size=(3, 32, 32), num_classes=10)
-def inception_resnet_v1_cifar(num_classes: int = 10, **kwargs) -> InceptionNetwork:
-    """Inception-ResNet-v1's blocks and reductions behind a 3x3-conv stem (options: ``inception_resnet_v1``)."""
+def inception_resnet_v1_cifar(
+    num_classes: int = 10, **kwargs
+) -> InceptionNetwork:
+    """Inception-ResNet-v1's blocks and reductions behind a 3x3-conv stem
+    (options: ``inception_resnet_v1``).
+    """
     return inception_resnet_v1(num_classes, small_input=True, **kwargs)
 
 
 @register(input_size=(3, 32, 32), num_classes=10)
 def inception_resnet_v2_cifar(
-    num_classes: int = 10, depths: tuple[int, int, int] = (5, 10, 5), released: bool = False, **kwargs
+    num_classes: int = 10,
+    depths: tuple[int, int, int] = (5, 10, 5),
+    released: bool = False,
+    **kwargs,
 ) -> InceptionNetwork:
-    """Inception-ResNet-v2's blocks with Figure 15's 5, 10, 5 blocks behind the CIFAR stem, all blocks alike.
+    """Inception-ResNet-v2's blocks with Figure 15's 5, 10, 5 blocks behind the
+    CIFAR stem, all blocks alike.
 
-    Options: ``inception_resnet_v2`` (``scales``, ``residual``, ``width``, ...).
+    Options: ``inception_resnet_v2`` (``scales``, ``residual``, ``width``,
+    ...).
     """
-    return inception_resnet_v2(num_classes, depths=depths, released=released, small_input=True, **kwargs)
+    return inception_resnet_v2(
+        num_classes,
+        depths=depths,
+        released=released,
+        small_input=True,
+        **kwargs,
+    )

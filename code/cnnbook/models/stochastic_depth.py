@@ -59,33 +59,55 @@ import torch
 from torch import nn
 
 from . import Reference, register
-# linear_decay is imported for readers of this file and its chapter, who look for it here.
+
+# linear_decay is imported for readers of this file and its chapter, who look
+# for it here.
 from .layers import StochasticDepth, linear_decay  # noqa: F401
 from .resnet import cifar_resnet
 
+
 class Removed(nn.Module):
-    """Stands in for a block's :class:`StochasticDepth`: the branch is never computed, the unit is its shortcut."""
+    """Stands in for a block's :class:`StochasticDepth`: the branch is never
+    computed, the unit is its shortcut.
+    """
 
     def forward(self, branch: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        return x.new_zeros(())  # broadcasts in `shortcut + 0`, as a dropped branch in training
+        # broadcasts in `shortcut + 0`, as a dropped branch in training
+        return x.new_zeros(())
 
 
 def drop_layers(model: nn.Module) -> list[StochasticDepth]:
-    """Every block's :class:`StochasticDepth`, in the order the blocks run (block 1 first)."""
+    """Every block's :class:`StochasticDepth`, in the order the blocks run
+    (block 1 first).
+    """
     return [m for m in model.modules() if isinstance(m, StochasticDepth)]
 
 
 @contextmanager
-def _swapped(model: nn.Module, blocks: Iterable[int] | None, make: type[nn.Module]) -> Iterator[nn.Module]:
-    """Within the ``with``: the ``drop`` of the chosen blocks (0-based; ``None``: all) replaced by ``make()``."""
-    owners = [m for m in model.modules() if isinstance(getattr(m, "drop", None), StochasticDepth)]
+def _swapped(
+    model: nn.Module, blocks: Iterable[int] | None, make: type[nn.Module]
+) -> Iterator[nn.Module]:
+    """Within the ``with``: the ``drop`` of the chosen blocks (0-based;
+    ``None``: all) replaced by ``make()``.
+    """
+    owners = [
+        m
+        for m in model.modules()
+        if isinstance(getattr(m, "drop", None), StochasticDepth)
+    ]
     if not owners:
-        raise ValueError(f"{type(model).__name__} has no residual blocks with a StochasticDepth to change")
+        raise ValueError(
+            f"{type(model).__name__} has no residual blocks with "
+            "a StochasticDepth to change"
+        )
     chosen = range(len(owners)) if blocks is None else sorted(set(blocks))
     wrong = [i for i in chosen if not 0 <= i < len(owners)]
     if wrong:
-        raise ValueError(f"blocks {wrong} do not exist: the network has {len(owners)} blocks, numbered 0 to "
-                         f"{len(owners) - 1}")  # fmt: skip
+        raise ValueError(
+            f"blocks {wrong} do not exist: the network has "
+            f"{len(owners)} blocks, numbered 0 to "
+            f"{len(owners) - 1}"
+        )
     saved = {i: owners[i].drop for i in chosen}
     try:
         for i in chosen:
@@ -97,28 +119,46 @@ def _swapped(model: nn.Module, blocks: Iterable[int] | None, make: type[nn.Modul
 
 
 def blocks_removed(model: nn.Module, blocks: Iterable[int]):
-    """``with blocks_removed(model, [3]):`` block 3 (0-based, in running order) is only its shortcut.
+    """``with blocks_removed(model, [3]):`` block 3 (0-based, in running order)
+    is only its shortcut.
 
-    For the lesion study at test time: the branch is skipped as a dropped
-    block in training. The blocks are restored when the ``with`` ends.
+    For the lesion study at test time: the branch is skipped as a dropped block
+    in training. The blocks are restored when the ``with`` ends.
     """
     return _swapped(model, blocks, Removed)
 
 
 def unscaled(model: nn.Module):
-    """``with unscaled(model):`` every branch is added in full at test time, without the paper's factor p_l."""
-    return _swapped(model, None, StochasticDepth)  # survival_prob=1: branch(x), in training and at test time
+    """``with unscaled(model):`` every branch is added in full at test time,
+    without the paper's factor p_l.
+    """
+    # survival_prob=1: branch(x), in training and at test time
+    return _swapped(model, None, StochasticDepth)
 
 
 @register(
     input_size=(3, 32, 32),
     num_classes=10,
-    reference=Reference("He et al. 2016a, Table 6 (ResNet-110; dropping blocks adds no parameters)",
+    reference=Reference("He et al. 2016a, Table 6 (ResNet-110; dropping "
+                        "blocks adds no parameters)",
                         params=1_700_000, rounded_to=100_000),
 )  # fmt: skip
 def resnet110_stochastic_depth(
-    num_classes: int = 10, p_last: float = 0.5, drop_mode: str = "batch", shortcut: str = "A", **options
+    num_classes: int = 10,
+    p_last: float = 0.5,
+    drop_mode: str = "batch",
+    shortcut: str = "A",
+    **options,
 ) -> nn.Module:
-    """ResNet-110 with stochastic depth, linear decay to ``p_last`` = 0.5 (Huang et al. 2016, Sec. 4)."""
-    return cifar_resnet(110, num_classes, "resnet110_stochastic_depth", p_last=p_last, drop_mode=drop_mode,
-                        shortcut=shortcut, **options)  # fmt: skip
+    """ResNet-110 with stochastic depth, linear decay to ``p_last`` = 0.5
+    (Huang et al. 2016, Sec. 4).
+    """
+    return cifar_resnet(
+        110,
+        num_classes,
+        "resnet110_stochastic_depth",
+        p_last=p_last,
+        drop_mode=drop_mode,
+        shortcut=shortcut,
+        **options,
+    )
