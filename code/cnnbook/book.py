@@ -30,18 +30,33 @@ def glue(name: str, value: Any, display: bool = False) -> None:
     except ImportError:
         print(f"{name} = {value}")
     else:
-        # A string's repr has quotes, and {glue:text} shows the repr: glue the bare text.
-        myst_glue(name, _Text(value) if isinstance(value, str) else value, display=display)
+        # A string's repr has quotes, and {glue:text} shows the repr: glue the
+        # bare text.
+        myst_glue(
+            name,
+            _Text(value) if isinstance(value, str) else value,
+            display=display,
+        )
 
 
 class _Text(str):
-    """A string whose repr is itself, so that glued text reads without quotes."""
+    """A string whose repr is itself, so that glued text reads without
+    quotes.
+    """
 
     def __repr__(self) -> str:
         return str(self)
 
 
-def check_learned(metric: float, profile: Profile, *, smoke: float, cpu: float, full: float, what: str) -> None:
+def check_learned(
+    metric: float,
+    profile: Profile,
+    *,
+    smoke: float,
+    cpu: float,
+    full: float,
+    what: str,
+) -> None:
     """Fail loudly when a training run did not reach the profile's threshold.
 
     ``metric`` is a fraction (e.g. test accuracy 0.987). The thresholds are per
@@ -51,18 +66,23 @@ def check_learned(metric: float, profile: Profile, *, smoke: float, cpu: float, 
     threshold = profile.pick(smoke=smoke, cpu=cpu, full=full)
     if not metric >= threshold:
         raise AssertionError(
-            f"{what} is {metric:.2%}, below the {threshold:.1%} this run should reach under the "
-            f"{profile.name!r} profile: training is broken (check the learning rate, the data and the loss)."
+            f"{what} is {metric:.2%}, below the {threshold:.1%} this run "
+            "should reach under the "
+            f"{profile.name!r} profile: training is broken (check the "
+            "learning rate, the data and the loss)."
         )
-    print(f"OK: {what} {metric:.2%} >= {threshold:.1%} (threshold of the {profile.name!r} profile).")
+    print(
+        f"OK: {what} {metric:.2%} >= {threshold:.1%} (threshold of the "
+        f"{profile.name!r} profile)."
+    )
 
 
 class Source:
     """A piece of the package's source, shown as a highlighted code block.
 
     The notebook's output is Markdown (a fenced ``python`` block), which both
-    the book (myst-nb) and plain Jupyter or Colab render; a ``{literalinclude}``
-    directive would show as raw markup outside the book.
+    the book (myst-nb) and plain Jupyter or Colab render; a
+    ``{literalinclude}`` directive would show as raw markup outside the book.
     """
 
     def __init__(self, code: str, where: str) -> None:
@@ -70,35 +90,42 @@ class Source:
 
     def _repr_markdown_(self) -> str:
         fence = "````" if "```" in self.code else "```"
-        return f"{fence}python\n{self.code}{fence}\n\n<small>{self.where}</small>\n"
+        where = f"<small>{self.where}</small>"
+        return f"{fence}python\n{self.code}{fence}\n\n{where}\n"
 
     def __repr__(self) -> str:
         return f"# {self.where}\n{self.code}"
 
 
 def show_source(obj: Any, name: str | None = None) -> Source:
-    """The source of a class, function or module of ``cnnbook`` (or any Python object), to show in a chapter.
+    """The source of a class, function or module of ``cnnbook`` (or any Python
+    object), to show in a chapter.
 
     ``book.show_source(BasicBlock)`` in a code cell shows the block's code as
     it is in the package, so the page never drifts from the code. For a
-    constant, pass its module and its name: ``book.show_source(vgg, "CONFIGS")``
-    shows the assignment. Raises a ``TypeError`` for an object without Python
-    source (a built-in, an instance), a ``ValueError`` for a name the module
-    does not assign.
+    constant, pass its module and its name: ``book.show_source(vgg,
+    "CONFIGS")`` shows the assignment. Raises a ``TypeError`` for an object
+    without Python source (a built-in, an instance), a ``ValueError`` for a
+    name the module does not assign.
     """
     try:
         lines, start = inspect.getsourcelines(obj)
         file = inspect.getsourcefile(obj)
     except (TypeError, OSError) as error:
         raise TypeError(
-            f"show_source: no Python source for {obj!r} ({error}); pass a class, function or module, "
+            f"show_source: no Python source for {obj!r} ({error}); pass a "
+            "class, function or module, "
             "e.g. book.show_source(models.resnet.BasicBlock)"
         ) from None
     if name is not None:
         lines, start = _assignment(obj, lines, name)
     path = Path(file or "?")
     parts = path.parts
-    shown = "/".join(parts[parts.index("cnnbook"):]) if "cnnbook" in parts else path.name
+    shown = (
+        "/".join(parts[parts.index("cnnbook") :])
+        if "cnnbook" in parts
+        else path.name
+    )
     end = start + len(lines) - 1
     where = f"{shown}, lines {max(start, 1)}-{max(end, 1)}"
     # The formatter's markers are for the package's maintainers, not readers.
@@ -106,15 +133,31 @@ def show_source(obj: Any, name: str | None = None) -> Source:
     return Source(textwrap.dedent(code), where)
 
 
-def _assignment(module: Any, lines: list[str], name: str) -> tuple[list[str], int]:
-    """The lines of the module-level statement that assigns ``name`` (with its comments above), and its first line."""
+def _assignment(
+    module: Any, lines: list[str], name: str
+) -> tuple[list[str], int]:
+    """The lines of the module-level statement that assigns ``name`` (with
+    its comments above), and its first line.
+    """
     if not inspect.ismodule(module):
-        raise TypeError(f"show_source: a name ({name!r}) needs a module as the first argument, got {module!r}")
+        raise TypeError(
+            f"show_source: a name ({name!r}) needs a module as "
+            f"the first argument, got {module!r}"
+        )
     for node in ast.parse("".join(lines)).body:
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        targets = (
+            node.targets
+            if isinstance(node, ast.Assign)
+            else [node.target]
+            if isinstance(node, ast.AnnAssign)
+            else []
+        )
         if any(isinstance(t, ast.Name) and t.id == name for t in targets):
             first = node.lineno
-            while first > 1 and lines[first - 2].lstrip().startswith("#"):  # the comment that explains it
+            # the comment that explains it
+            while first > 1 and lines[first - 2].lstrip().startswith("#"):
                 first -= 1
             return lines[first - 1 : node.end_lineno], first
-    raise ValueError(f"show_source: {module.__name__} assigns no {name!r} at module level")
+    raise ValueError(
+        f"show_source: {module.__name__} assigns no {name!r} at module level"
+    )
