@@ -291,3 +291,40 @@ def test_a_folder_of_images_of_several_sizes_is_trained_with_image_size(capsys, 
     err = capsys.readouterr().err
     assert "differ in size" in err and "e.g. --image-size 64 for load" in err
     assert main([*run, "--image-size", "32"]) == 0
+
+
+# --------------------------------------------------------------------------
+# Recipes, synchronised BatchNorm and the training benchmark
+# --------------------------------------------------------------------------
+
+
+def test_the_fast_recipe_trains_a_few_steps_on_the_cpu(capsys, tmp_path):
+    # Its own numbers (20 epochs of batches of 512) need a GPU; the options given change them.
+    folder = tmp_path / "images"
+    write_image_folder(folder)
+    run = f"train resnet18_cifar --recipe fast --data {folder} --epochs 1 --val-size 4 --batch-size 8"
+    assert main(run.split()) == 0
+    out = capsys.readouterr().out
+    assert "recipe fast: aims at 94%" in out and "epoch 1/1 " in out
+    assert re.search(r"test accuracy [\d.]+% \(with flip test-time augmentation\)", out)
+
+
+def test_an_unknown_recipe_names_the_recipes(capsys):
+    assert main(["train", "resnet20", "--data", "cifar10", "--recipe", "fastest"]) == 2
+    assert "there is no recipe 'fastest'; the recipes are: fast." in capsys.readouterr().err
+
+
+def test_sync_bn_on_the_cpu_says_it_needs_gpus(capsys, tmp_path):
+    folder = tmp_path / "images"
+    write_image_folder(folder)
+    assert main(["train", "resnet20", "--data", str(folder), "--val-size", "4", "--sync-bn"]) == 2
+    assert "(--sync-bn) needs CUDA GPUs" in capsys.readouterr().err
+
+
+def test_bench_train_prints_both_loops_and_their_ratio(capsys):
+    argv = "bench train --images 64 --batch-size 32 --workers 0 --threads 1 --device cpu"
+    assert main(argv.split()) == 0
+    out = capsys.readouterr().out
+    assert "resnet20 training on 64 CIFAR-10 images, batches of 32, on cpu" in out
+    assert re.search(r"plain loop .* [\d,]+ images/s", out) and re.search(r"cnnbook.train.fit .* [\d,]+ images/s", out)
+    assert re.search(r"ratio, fit over the plain loop +\d+\.\d\dx", out)

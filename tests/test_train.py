@@ -516,3 +516,195 @@ def test_the_same_seed_gives_the_same_run_from_fit():
     (first, history_1), (second, history_2) = runs
     assert history_1 == history_2
     assert all(torch.equal(first[k], second[k]) for k in first)
+
+
+# --------------------------------------------------------------------------
+# The fast path: no wait for the device in every batch, fused or foreach
+# optimisers, and the same results as the plain loop
+# --------------------------------------------------------------------------
+
+
+def plain_fit(model: nn.Module, data: DataBundle, config: TrainConfig) -> list[dict]:
+    """The loop as one writes it first: float32, contiguous, per-parameter optimiser, two reads per batch."""
+    from cnnbook.train import make_scheduler
+
+    torch.manual_seed(config.seed)
+    optimizer = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW,
+                 "rmsprop": torch.optim.RMSprop}[config.optimizer]  # fmt: skip
+    options = dict(momentum=config.momentum) if config.optimizer in ("sgd", "rmsprop") else {}
+    optimizer = optimizer(model.parameters(), config.lr, weight_decay=config.weight_decay, foreach=False, **options)
+    scheduler = make_scheduler(optimizer, config, len(data.train))
+    criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    records = []
+    for epoch in range(config.epochs):
+        data.train.set_epoch(epoch)
+        model.train()
+        loss_sum = correct = seen = 0
+        for x, y in data.train:
+            logits = model(x)
+            loss = criterion(logits, y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            loss_sum += loss.item() * len(y)
+            correct += (logits.argmax(1) == y).sum().item()
+            seen += len(y)
+        val_loss, val_acc = evaluate(model, data.val, device=CPU)
+        records.append(dict(train_loss=loss_sum / seen, train_acc=correct / seen, val_loss=val_loss, val_acc=val_acc))
+    return records
+
+
+@pytest.mark.parametrize(
+    "optimizer, channels_last",
+    [*((name, False) for name in OPTIMIZERS), ("sgd", True)],
+)
+def test_the_fast_path_gives_the_results_of_a_plain_loop(
+    monkeypatch, optimizer, channels_last
+):
+    import cnnbook.train
+
+    # Reads inside the epochs of 8 batches, and at their ends.
+    monkeypatch.setattr(cnnbook.train, "CHECK_EVERY", 3)
+    config = quick(epochs=2, optimizer=optimizer, lr=0.01,
+                   label_smoothing=0.1, channels_last=channels_last)
+    fast_model, plain_model = net(), net()
+    history = fit(fast_model, make_data(), config, device=CPU)
+    plain = plain_fit(plain_model, make_data(), config)
+    fast, slow = fast_model.state_dict(), plain_model.state_dict()
+    if not channels_last:  # the same kernels: the same numbers
+        assert all(torch.equal(fast[k], slow[k]) for k in fast)
+        assert [{k: r[k] for k in p} for r, p in
+                zip(history.records, plain)] == plain
+    else:  # other convolution kernels, which round otherwise
+        assert all(torch.allclose(fast[k].float(), slow[k].float(),
+                                  rtol=1e-4, atol=1e-6) for k in fast)
+        for record, expected in zip(history.records, plain):
+            assert {k: record[k] for k in expected} == pytest.approx(
+                expected, rel=1e-5, abs=1e-6)
+
+
+def test_the_optimizer_is_fused_on_cuda_and_foreach_elsewhere():
+    from cnnbook.train import _implementation, make_optimizer
+
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert _implementation(torch.optim.SGD, cuda) == {"fused": True}
+    assert _implementation(torch.optim.AdamW, cuda) == {"fused": True}
+    assert _implementation(torch.optim.RMSprop, cuda) == {"foreach": True}  # torch has no fused RMSprop
+    assert _implementation(torch.optim.Adam, cpu) == {"foreach": True}
+    optimizer = make_optimizer(net(), quick(nesterov=True))
+    assert optimizer.param_groups[0]["foreach"] and optimizer.param_groups[0]["nesterov"]
+
+
+def test_a_late_seen_non_finite_loss_names_its_batch_and_restores_the_last_checked_weights(monkeypatch, tmp_path):
+    import cnnbook.train
+
+    monkeypatch.setattr(cnnbook.train, "CHECK_EVERY", 4)
+    model, calls, checked = net(), [], {}
+
+    def poison_from_the_sixth_batch(module, inputs):
+        if module.training:
+            calls.append(1)
+            if len(calls) == 5:  # the weights after 4 batches: those of the read after batch 4
+                checked.update({k: v.clone() for k, v in module.state_dict().items()})
+            module.poison = len(calls) >= 6
+
+    model.register_forward_pre_hook(poison_from_the_sixth_batch)
+    path = tmp_path / "run.pt"
+    with pytest.raises(TrainingDiverged, match=r"the training loss at epoch 1/2, batch 6/8 is nan") as error:
+        fit(model, make_data(), quick(epochs=2, checkpoint=str(path)), device=CPU)
+    assert "lower learning rate" in str(error.value)
+    assert len(calls) == 8  # seen at the read after batch 8, the epoch's last
+    state = model.state_dict()
+    assert all(torch.equal(state[k], checked[k]) for k in state)  # nothing of batches 5 to 8 is kept
+    assert not path.exists()  # no checkpoint of a spoiled epoch
+
+
+def test_flip_test_time_augmentation_averages_the_logits_of_both_images():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 3))
+    batches = loader(*random_images(10, 2, seed=1), batch_size=4)
+    x, y = (torch.cat(parts) for parts in zip(*batches))
+    with torch.no_grad():
+        expected = (model(x) + model(x.flip(3))) / 2
+    logits, labels = predict(model, batches, device=CPU, tta=True)
+    assert torch.allclose(logits, expected, atol=1e-6) and torch.equal(labels, y)
+    assert not torch.allclose(logits, predict(model, batches, device=CPU)[0])
+    loss, acc = evaluate(model, batches, device=CPU, tta=True)
+    assert loss == pytest.approx(F.cross_entropy(expected, y).item(), rel=1e-6)
+    assert acc == pytest.approx((expected.argmax(1) == y).float().mean().item())
+
+
+def test_the_fast_recipe_is_a_valid_config_with_its_parts():
+    from cnnbook.train import RECIPES, Recipe
+
+    fast = RECIPES["fast"]
+    assert fast.config.schedule == "onecycle" and fast.config.nesterov and fast.config.label_smoothing > 0
+    assert fast.batch_size == 512 and fast.tta and fast.config.channels_last and fast.config.amp
+    assert Recipe().config == TrainConfig() and Recipe().batch_size == 128 and not Recipe().tta
+
+
+def test_a_resumed_optimizer_keeps_this_devices_implementation(tmp_path, monkeypatch):
+    import cnnbook.train
+
+    path = tmp_path / "run.pt"
+    fit(net(), make_data(), quick(checkpoint=str(path)), device=CPU)
+    state = load_checkpoint(path)
+    for group in state["optimizer"]["param_groups"]:  # as saved on a GPU
+        group.update(fused=True, foreach=None)
+    save_checkpoint(path, state)
+    made, real = [], cnnbook.train.make_optimizer
+    monkeypatch.setattr(cnnbook.train, "make_optimizer",
+                        lambda *args: made.append(real(*args)) or made[-1])
+    fit(net(), make_data(), quick(epochs=2, checkpoint=str(path)), device=CPU)
+    group = made[0].param_groups[0]
+    assert group["foreach"] and not group["fused"]
+
+
+class NoWaitLoader:
+    """Batches of ``loader``; the step that follows each must not wait."""
+
+    def __init__(self, loader: BatchLoader):
+        self.loader = loader
+
+    def set_epoch(self, epoch: int) -> None:
+        self.loader.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        try:
+            for xy in self.loader:
+                torch.cuda.set_sync_debug_mode("error")  # until the next batch is drawn
+                yield xy
+                torch.cuda.set_sync_debug_mode(0)
+        finally:
+            torch.cuda.set_sync_debug_mode(0)
+
+
+@cuda
+def test_the_training_step_does_not_wait_for_the_gpu(monkeypatch):
+    import cnnbook.train
+
+    real_read = cnnbook.train._EpochRecord.read
+
+    def read(self):  # the one place that may wait: once in CHECK_EVERY batches
+        mode = torch.cuda.get_sync_debug_mode()
+        torch.cuda.set_sync_debug_mode(0)
+        try:
+            return real_read(self)
+        finally:
+            torch.cuda.set_sync_debug_mode(mode)
+
+    monkeypatch.setattr(cnnbook.train._EpochRecord, "read", read)
+
+    def on_the_gpu(n: int, seed: int, **kw) -> BatchLoader:
+        return BatchLoader(*random_images(n, 8, seed), 32, mean=0.5,
+                           std=0.25, device="cuda", **kw)  # fmt: skip
+
+    train = on_the_gpu(256, 0, shuffle=True, augment=Augment(crop_padding=2))
+    data = bundle(NoWaitLoader(train), on_the_gpu(64, 1, shuffle=False))
+    config = quick(epochs=2, grad_clip=1.0)  # clipping must not wait either
+    history = fit(net(), data, config, device="cuda")
+    assert len(history) == 2 and math.isfinite(history.last["train_loss"])

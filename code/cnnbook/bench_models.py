@@ -1,7 +1,7 @@
 """Training throughput of our models against torchvision's same architectures.
 
-    python -m cnnbook.bench_models  # the default five, 112x112, batches of 8
-    python -m cnnbook.bench_models --models resnet18 --steps 2 --image-size 64
+    cnnbook bench models  # the default five, 112x112, batches of 8
+    cnnbook bench models --models resnet18 --steps 2 --image-size 64
 
 For each name, our model and torchvision's model of the same architecture
 train side by side in one process, on the same random batches: forward,
@@ -313,6 +313,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(format_rows(rows))
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())
