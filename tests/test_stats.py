@@ -39,8 +39,11 @@ def test_a_clear_difference_gets_a_verdict():
     low, high = result.interval
     assert low < 0.04 < high and low > 0
     assert result.verdict.startswith("GAP beats FC by 4.0 points (76.0% against 72.0%; McNemar p = ")
-    # Which one is named first does not change who wins.
-    assert stats.compare(b, a, names=("FC", "GAP")).verdict.startswith("GAP beats FC by 4.0 points")
+    # Which one is named first does not change who wins, nor the interval of its lead.
+    swapped = stats.compare(b, a, names=("FC", "GAP")).verdict
+    assert swapped.startswith("GAP beats FC by 4.0 points")
+    interval = f"95% interval {100 * low:+.1f} to {100 * high:+.1f} points"
+    assert interval in result.verdict and interval in swapped
 
 
 def test_a_difference_within_the_noise_says_the_run_cannot_tell():
@@ -79,3 +82,71 @@ def test_over_seeds_reports_mean_and_spread():
     assert stats.over_seeds(lambda seed: 1.0, seeds=(7,)).std == 0.0
     with pytest.raises(ValueError, match="at least one seed"):
         stats.over_seeds(lambda seed: 1.0, seeds=())
+
+
+def test_compare_samples_finds_a_clear_difference_and_its_direction():
+    torch.manual_seed(0)
+    a, b = torch.randn(40) + 1.0, torch.randn(50)
+    result = stats.compare_samples(a, b, names=("ZF", "Alex"), what="share")
+    assert result.significant and result.p_value < 0.001
+    assert result.sizes == (40, 50)
+    assert result.difference == pytest.approx(a.mean().item() - b.mean().item())
+    assert result.verdict.startswith("ZF has a higher share than Alex")
+    assert stats.compare_samples(b, a, names=("Alex", "ZF"), what="share").verdict.startswith(
+        "Alex has a lower share than ZF")
+
+
+def test_compare_samples_within_the_noise_and_on_booleans():
+    torch.manual_seed(0)
+    same = stats.compare_samples(torch.randn(30), torch.randn(30), names=("A", "B"))
+    assert not same.significant and "within the noise" in same.verdict
+    # Booleans: the means are shares. 3 of 48 against 4 of 48 cannot be told apart ...
+    few = torch.zeros(48, dtype=torch.bool)
+    few[:3] = True
+    more = torch.zeros(48, dtype=torch.bool)
+    more[:4] = True
+    assert stats.compare_samples(few, more).p_value > 0.5
+    # ... 0 of 48 against 20 of 48 can; an exact tie of the two samples gives p = 1.
+    many = torch.zeros(48, dtype=torch.bool)
+    many[:20] = True
+    assert stats.compare_samples(torch.zeros(48, dtype=torch.bool), many).p_value < 0.001
+    assert stats.compare_samples(few, few).p_value == 1.0
+
+
+def test_compare_samples_refuses_bad_input():
+    with pytest.raises(ValueError, match="at least two values"):
+        stats.compare_samples(torch.ones(1), torch.ones(5))
+    with pytest.raises(ValueError, match="finite"):
+        stats.compare_samples(torch.tensor([1.0, float("nan")]), torch.ones(5))
+    with pytest.raises(ValueError, match="two names"):
+        stats.compare_samples(torch.ones(3), torch.ones(3), names=("only one",))
+
+
+
+def test_compare_gaps_finds_the_narrower_gap():
+    # A fits all training images and half the test images (gap +50 points);
+    # B three quarters of both (gap 0).
+    train_a = torch.ones(400, dtype=torch.bool)
+    test_a = torch.arange(400) % 2 == 0
+    train_b = torch.arange(400) % 4 != 0
+    test_b = torch.arange(400) % 4 != 1
+    result = stats.compare_gaps(train_a, train_b, test_a, test_b, names=("A", "B"))
+    assert result.gaps == pytest.approx((0.5, 0.0))
+    assert result.difference == pytest.approx(0.5)
+    low, high = result.interval
+    assert 0 < low < 0.5 < high
+    assert result.significant
+    assert result.verdict.startswith("B overfits less than A")
+
+
+def test_compare_gaps_within_the_noise_and_bad_input():
+    g = torch.Generator().manual_seed(0)
+    a, b, c, d = (torch.rand(200, generator=g) < 0.6 for _ in range(4))
+    same = stats.compare_gaps(a, b, c, d, names=("A", "B"))
+    assert not same.significant
+    assert same.verdict.startswith("A and B are within the noise")
+    assert same.interval[0] < same.difference < same.interval[1]
+    with pytest.raises(ValueError, match="same test images"):
+        stats.compare_gaps(a, b[:10], c, d)
+    with pytest.raises(ValueError, match="two names"):
+        stats.compare_gaps(a, b, c, d, names=("one",))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 
 import matplotlib
 
@@ -309,6 +310,51 @@ def test_high_frequency_share_separates_noise_from_smooth_filters():
     assert spectrum.shape == (7, 7)
     assert spectrum[3, 3] < 1e-6  # zero frequency at the centre, removed with the mean
     assert spectrum[3, 4] > spectrum[3, 6]  # the lowest frequency beats the highest for a smooth filter
+
+
+def test_high_frequency_share_of_a_grating_depends_on_the_cutoff():
+    columns = torch.arange(10.0)  # 3 whole periods: no leakage
+    grating = torch.cos(2 * math.pi * 0.3 * columns).expand(1, 1, 10, 10)  # 0.3 cycles per pixel
+    assert vis.high_frequency_share(grating, cutoff=0.25).item() == pytest.approx(1.0)
+    assert vis.high_frequency_share(grating, cutoff=0.35).item() == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(ValueError, match="cutoff=0.8"):
+        vis.high_frequency_share(grating, cutoff=0.8)
+    with pytest.raises(ValueError, match="out x in x kh x kw"):
+        vis.high_frequency_share(torch.randn(7, 7))
+
+
+def test_zero_padding_puts_filters_of_two_sizes_on_one_grid():
+    """White-noise filters have a flat spectrum whatever their size; on their own coarse grids a 7x7 and
+    an 11x11 filter get different mid-band shares, on one padded grid the same."""
+    torch.manual_seed(0)
+    small, large = torch.randn(400, 3, 7, 7), torch.randn(400, 3, 11, 11)
+
+    def mid(weight, size=None):
+        high = vis.high_frequency_share(weight, 1 / 4, size=size)
+        return (vis.high_frequency_share(weight, 1 / 8, size=size) - high).mean().item()
+
+    assert abs(mid(small) - mid(large)) > 0.03  # the grids differ
+    assert abs(mid(small, 64) - mid(large, 64)) < 0.01  # one grid
+    assert vis.filter_spectrum(small, size=32).shape == (32, 32)
+    with pytest.raises(ValueError, match="size=5 is smaller"):
+        vis.high_frequency_share(large, size=5)
+
+
+def test_dead_filters_are_small_against_the_layers_median():
+    torch.manual_seed(0)
+    weight = torch.randn(10, 3, 7, 7)
+    weight[[2, 5]] *= 0.05  # two filters that stayed small
+    weight[7] *= 0.5  # smaller, but not dead
+    rms = vis.filter_rms(weight)
+    assert rms.shape == (10,)
+    torch.testing.assert_close(rms[0], weight[0].pow(2).mean().sqrt())
+    assert vis.dead_filters(weight).nonzero().flatten().tolist() == [2, 5]
+    assert vis.dead_filters(weight, fraction=0.6).nonzero().flatten().tolist() == [2, 5, 7]
+    assert vis.dead_filters(10 * weight).equal(vis.dead_filters(weight))  # the scale does not matter
+    with pytest.raises(ValueError, match="fraction=1.5"):
+        vis.dead_filters(weight, fraction=1.5)
+    with pytest.raises(ValueError, match="out x in x kh x kw"):
+        vis.filter_rms(weight[0])
 
 
 # ---------------------------------------------------------------- figures

@@ -17,6 +17,16 @@ The interval is a paired bootstrap of the accuracy difference. A verdict says
 "A beats B" only when the test rejects equality at the 5% level; otherwise it
 says that the run cannot tell them apart, and by how much they differed.
 
+Two sets of measurements that are not paired (the layer-1 filters of two
+networks, say) are compared by :func:`compare_samples`: a permutation test
+of the difference of their means, which asks how often relabelling the
+values at random gives a difference as large. For booleans (is a filter
+dead?) the means are shares, and the test compares the two shares.
+
+Overfitting is a difference of differences: :func:`compare_gaps` takes
+each model's correctness on the training images and on the test images and
+gives a bootstrap interval of the difference of the two train-test gaps.
+
 Seeds: :func:`over_seeds` runs a function for several seeds and reports the
 mean and the standard deviation, the noise a single run cannot show.
 """
@@ -30,7 +40,8 @@ from typing import Callable, Sequence
 
 import torch
 
-__all__ = ["Comparison", "compare", "mcnemar_p_value", "paired_bootstrap", "SeedRuns", "over_seeds"]
+__all__ = ["Comparison", "compare", "GapComparison", "compare_gaps", "mcnemar_p_value", "paired_bootstrap", "SeedRuns", "over_seeds",
+           "SampleComparison", "compare_samples"]
 
 LEVEL = 0.05  # a difference is called real when the two-sided p-value is below this
 
@@ -86,6 +97,8 @@ class Comparison:
         """One sentence for the page: who wins, or that the two are within the noise of each other."""
         (a, b), (acc_a, acc_b) = self.names, self.accuracy
         low, high = (100 * x for x in self.interval)
+        if self.significant and self.difference < 0:
+            low, high = -high, -low  # the winner's lead, as the verdict reads
         evidence = f"McNemar p = {self.p_value:.2g}, 95% interval {low:+.1f} to {high:+.1f} points"
         if self.significant:
             winner, loser, acc_w, acc_l = (a, b, acc_a, acc_b) if self.difference > 0 else (b, a, acc_b, acc_a)
@@ -126,6 +139,97 @@ def _booleans(correct_a: torch.Tensor, correct_b: torch.Tensor) -> tuple[torch.T
 
 
 @dataclass(frozen=True)
+class GapComparison:
+    """Two models' train-test gaps (training minus test accuracy), each
+    measured on the same training and the same test images."""
+
+    names: tuple[str, str]
+    gaps: tuple[float, float]  # fractions
+    interval: tuple[float, float]  # 95% interval of gap A - gap B
+
+    @property
+    def difference(self) -> float:
+        """Gap of A minus gap of B (a fraction)."""
+        return self.gaps[0] - self.gaps[1]
+
+    @property
+    def significant(self) -> bool:
+        """Whether the 95% interval of the difference excludes 0."""
+        low, high = self.interval
+        return not low <= 0.0 <= high
+
+    @property
+    def verdict(self) -> str:
+        """One sentence: whose gap is narrower, or within the noise."""
+        (a, b), (gap_a, gap_b) = self.names, self.gaps
+        low, high = (100 * x for x in self.interval)
+        values = f"{100 * gap_a:+.1f} against {100 * gap_b:+.1f} points"
+        evidence = (f"95% bootstrap interval of the difference {low:+.1f} "
+                    f"to {high:+.1f} points")  # fmt: skip
+        if self.significant:
+            narrower, wider = (a, b) if self.difference < 0 else (b, a)
+            return (f"{narrower} overfits less than {wider}: train-test "
+                    f"gaps of {values} ({a} against {b}; "
+                    f"{evidence}).")  # fmt: skip
+        return (f"{a} and {b} are within the noise of each other in their "
+                f"train-test gaps: {values}, which this run cannot tell "
+                f"from chance ({evidence}).")  # fmt: skip
+
+    def __str__(self) -> str:
+        return self.verdict
+
+
+def compare_gaps(
+    train_a: torch.Tensor,
+    train_b: torch.Tensor,
+    test_a: torch.Tensor,
+    test_b: torch.Tensor,
+    names: Sequence[str] = ("A", "B"),
+    *,
+    samples: int = 2000,
+    seed: int = 0,
+) -> GapComparison:
+    """Compare the train-test gaps of two models from their per-image
+    correctness (booleans) on the same training images and the same test
+    images. The interval resamples the training and the test images
+    independently, each pair of models on the same resampled images (a
+    paired bootstrap of each accuracy difference, drawn as multinomial
+    counts of the images only A, only B, or both or neither got right)."""
+    if len(names) != 2:
+        raise ValueError(
+            f"names must be two names, one per model, got {names!r}"
+        )
+    if samples < 1:
+        raise ValueError(f"samples={samples} must be at least 1")
+    generator = torch.Generator().manual_seed(seed)
+
+    def differences(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """Bootstrap samples of accuracy(a) - accuracy(b), paired."""
+        counts = torch.tensor(
+            [(a & ~b).sum(), (~a & b).sum()], dtype=torch.double
+        )
+        probs = torch.cat([counts, (len(a) - counts.sum()).view(1)]) / len(a)
+        drawn = torch.multinomial(probs, samples * len(a), replacement=True,
+                                  generator=generator)  # fmt: skip
+        drawn = drawn.view(samples, len(a))
+        return ((drawn == 0).sum(1) - (drawn == 1).sum(1)).double() / len(a)
+
+    train_a, train_b = _booleans(train_a, train_b)
+    test_a, test_b = _booleans(test_a, test_b)
+    gaps = tuple(
+        (train.double().mean() - test.double().mean()).item()
+        for train, test in ((train_a, test_a), (train_b, test_b))
+    )
+    d = differences(train_a, train_b) - differences(test_a, test_b)
+    d = d.sort().values
+    interval = (
+        d[int(0.025 * samples)].item(),
+        d[int(0.975 * samples) - 1].item(),
+    )
+    return GapComparison((str(names[0]), str(names[1])), gaps, interval)
+
+
+@dataclass(frozen=True)
 class SeedRuns:
     """One measurement repeated over seeds."""
 
@@ -150,3 +254,97 @@ def over_seeds(run: Callable[[int], float], seeds: Sequence[int] = (0, 1, 2)) ->
     if not seeds:
         raise ValueError("over_seeds needs at least one seed")
     return SeedRuns(tuple(seeds), tuple(float(run(seed)) for seed in seeds))
+
+
+@dataclass(frozen=True)
+class SampleComparison:
+    """Two independent samples: their means and a permutation test."""
+
+    names: tuple[str, str]
+    what: str  # the quantity, for the verdict ("median share", ...)
+    means: tuple[float, float]
+    sizes: tuple[int, int]
+    p_value: float
+    fmt: str = ".3g"  # how the verdict writes the means
+
+    @property
+    def difference(self) -> float:
+        """Mean of A minus mean of B."""
+        return self.means[0] - self.means[1]
+
+    @property
+    def significant(self) -> bool:
+        """Whether the test rejects "the same mean" at the 5% level."""
+        return self.p_value < LEVEL
+
+    @property
+    def verdict(self) -> str:
+        """One sentence: which mean is larger, or within the noise."""
+        (a, b), (mean_a, mean_b) = self.names, self.means
+        values = f"{mean_a:{self.fmt}} against {mean_b:{self.fmt}}"
+        evidence = (f"permutation test p = {self.p_value:.2g}, "
+                    f"{self.sizes[0]} and {self.sizes[1]} values")
+        if self.significant:
+            side = "higher" if self.difference > 0 else "lower"
+            return (f"{a} has a {side} {self.what} than {b} "
+                    f"({values}; {evidence}).")
+        return (f"{a} and {b} are within the noise of each other in "
+                f"{self.what}: {values}, which this run cannot tell from "
+                f"chance ({evidence}).")
+
+    def __str__(self) -> str:
+        return self.verdict
+
+
+def compare_samples(
+    values_a: torch.Tensor,
+    values_b: torch.Tensor,
+    names: Sequence[str] = ("A", "B"),
+    what: str = "mean",
+    *,
+    permutations: int = 10_000,
+    seed: int = 0,
+    fmt: str = ".3g",
+) -> SampleComparison:
+    """Compare the means of two independent samples by a permutation test.
+
+    ``values_a`` and ``values_b`` are 1-D (numbers or booleans, e.g. one
+    value per filter of two networks); they need not have the same length.
+    The p-value is two-sided: the share of random relabellings of the
+    pooled values whose difference of means is at least as large, counting
+    the observed labelling (so it is never 0).
+    """
+    if len(names) != 2:
+        raise ValueError(
+            f"names must be two names, one per sample, got {names!r}")
+    a, b = (torch.as_tensor(v).detach().cpu().flatten().double()
+            for v in (values_a, values_b))
+    if len(a) < 2 or len(b) < 2:
+        raise ValueError(
+            "compare_samples needs at least two values in each sample, got "
+            f"{len(a)} and {len(b)}"
+        )
+    if not (a.isfinite().all() and b.isfinite().all()):
+        raise ValueError(
+            "compare_samples: the values must be finite (no NaN or infinity)")
+    if permutations < 1:
+        raise ValueError(f"permutations={permutations} must be at least 1")
+    pooled = torch.cat([a, b])
+    observed = (a.mean() - b.mean()).abs()
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.stack([torch.randperm(len(pooled), generator=generator)
+                         for _ in range(permutations)])
+    shuffled = pooled[order]
+    n = len(a)
+    differences = (shuffled[:, :n].mean(1) - shuffled[:, n:].mean(1)).abs()
+    # a tolerance, so that exact ties (booleans) count as "as large"
+    extreme = int((differences >= observed - 1e-12).sum())
+    return SampleComparison(
+        names=(str(names[0]), str(names[1])),
+        what=what,
+        means=(a.mean().item(), b.mean().item()),
+        sizes=(len(a), len(b)),
+        p_value=(extreme + 1) / (permutations + 1),
+        fmt=fmt,
+    )
+

@@ -142,3 +142,69 @@ def test_unknown_head_raises_a_clear_error():
 def test_unknown_init_raises_a_clear_error():
     with pytest.raises(ValueError, match="init='paper' is not one of"):
         models.create("nin_cifar", init="paper")
+
+
+# ---------------------------------------------------------------- mlp_layers: how many 1x1 layers
+
+
+@pytest.mark.parametrize(
+    "mlp_layers, widths",
+    [
+        (2, [192, 160, 96, 192, 192, 192, 192, 192, 10]),  # the paper's
+        (1, [192, 96, 192, 192, 192, 10]),  # each block keeps its last 1x1
+        (0, [192, 192, 10]),  # k x k convolutions only
+    ],
+)
+def test_mlp_layers_sets_the_1x1_convolutions_of_each_block(mlp_layers, widths, feature_shapes):
+    model = models.create("nin_cifar", mlp_layers=mlp_layers)
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert [m.out_channels for m in convs] == widths
+    ones = [m for m in convs if m.kernel_size == (1, 1)]
+    assert len(ones) == 3 * mlp_layers
+    for name, block in model.features.named_children():
+        if name.startswith("mlpconv"):  # conv, ReLU, (1x1 conv, ReLU) * mlp_layers
+            assert len(block) == 2 * (1 + mlp_layers)
+            assert all(isinstance(block[i], nn.ReLU) for i in range(1, len(block), 2))
+    shapes = feature_shapes("nin_cifar", mlp_layers=mlp_layers)
+    assert shapes["mlpconv3"] == (10, 8, 8)  # one map per class, whatever the blocks
+    assert shapes["pool2"][1:] == (8, 8)
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_mlp_layers_parameter_counts():
+    """Written out layer by layer, as for the paper's network above."""
+    counts = {
+        1: mlpconv_n(5, 3, 192, 96) + mlpconv_n(5, 96, 192, 192) + mlpconv_n(3, 192, 192, 10),
+        0: conv(5, 3, 192) + conv(5, 192, 192) + conv(3, 192, 10),
+    }
+    for mlp_layers, count in counts.items():
+        with torch.device("meta"):
+            model = models.create("nin_cifar", mlp_layers=mlp_layers)
+        assert count_params(model) == count
+    with torch.device("meta"):
+        fc0 = models.create("nin_cifar", mlp_layers=0, head="fc", width=0.5)
+        imagenet0 = models.create("nin", mlp_layers=0)
+    assert count_params(fc0) == conv(5, 3, 96) + conv(5, 96, 96) + conv(3, 96, 96) + 96 * 64 * 10 + 10
+    assert count_params(imagenet0) == conv(11, 3, 96) + conv(5, 96, 256) + conv(3, 256, 384) + conv(3, 384, 1000)
+    with torch.device("meta"):
+        assert count_params(models.create("nin_cifar", mlp_layers=2)) == COUNTS["nin_cifar"]
+
+
+def mlpconv_n(k: int, c_in: int, *channels: int) -> int:
+    """A k x k convolution, then a 1x1 convolution per further channel count."""
+    counts = [conv(k, c_in, channels[0])]
+    counts += [conv(1, a, b) for a, b in zip(channels, channels[1:])]
+    return sum(counts)
+
+
+def test_mlpconv_takes_any_number_of_layers():
+    assert len(models.nin.mlpconv(3, (8,), 3, padding=1)) == 2
+    block = models.nin.mlpconv(3, (8, 6, 4, 2), 3, padding=1)
+    assert [m.out_channels for m in block if isinstance(m, nn.Conv2d)] == [8, 6, 4, 2]
+    assert block(torch.randn(1, 3, 5, 5)).shape == (1, 2, 5, 5)
+
+
+def test_unknown_mlp_layers_raises_a_clear_error():
+    with pytest.raises(ValueError, match="mlp_layers=3 is not one of"):
+        models.create("nin_cifar", mlp_layers=3)
+

@@ -175,3 +175,37 @@ def test_wrong_input_raises_a_clear_error(name, shape, message):
 def test_unknown_configuration_raises_a_clear_error():
     with pytest.raises(ValueError, match="columns of Table 1"):
         VGG("F")
+
+
+def test_scale_widths_keeps_the_layout_and_scales_the_maps():
+    from cnnbook.models.vgg import scale_widths
+
+    assert scale_widths(CONFIGS["C"], 1) == CONFIGS["C"]
+    quarter = scale_widths(CONFIGS["C"], 0.25)
+    assert [e for e in quarter if isinstance(e, str)] == ["M"] * 5
+    assert conv_widths(quarter) == [w // 4 for w in conv_widths(CONFIGS["C"])]
+    assert quarter[8] == (64, 1)  # the 1x1 convolution keeps its kernel
+    assert scale_widths(["LRN", 3, "M"], 0.01) == ["LRN", 1, "M"]  # >= 1 map
+    for bad in (0, -0.5):
+        with pytest.raises(ValueError, match="width=.* must be positive"):
+            scale_widths(CONFIGS["A"], bad)
+
+
+@pytest.mark.parametrize("column", ["A", "B", "D"])
+def test_width_option_narrows_every_convolution_not_the_head(column):
+    torch.manual_seed(0)
+    model = VGG(column, 10, batch_norm=True, input_size=32, hidden=512,
+                width=0.25)  # fmt: skip
+    convs = [m for m in model.features.modules() if isinstance(m, nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [
+        w // 4 for w in conv_widths(CONFIGS[column])
+    ]
+    assert model.classifier.fc6.in_features == 128  # 512 / 4 maps of 1x1
+    assert model.classifier.fc7.in_features == 512  # the head keeps its units
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    full = count_params(models.create("vgg11_bn_cifar", width=1.0))
+    assert full == count_params(models.create("vgg11_bn_cifar"))
+    dense = model.eval().to_fully_convolutional()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(dense(x).flatten(1), model(x))

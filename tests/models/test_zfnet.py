@@ -143,3 +143,73 @@ def test_wrong_input_raises_a_clear_error(name, shape, message):
         for run in (model, model.forward_with_switches):
             with pytest.raises(ValueError, match=message):
                 run(torch.zeros(shape))
+
+
+# ---------------------------------------------------------------- the first-layer experiment's options
+
+
+def test_alexnet_stem_has_alexnets_first_two_layers_and_reaches_13x13():
+    """11x11/4 (224 -> 55 -> 27 pooled), then 5x5/1 (27 -> 13 pooled): AlexNet's path, dense."""
+    with torch.device("meta"):
+        model = models.create("zfnet", stem="alexnet")
+        x = torch.empty(2, 3, 224, 224)
+        sizes = []
+        for layer in model.features:
+            for module in layer:
+                x = module(x)
+                if isinstance(module, (nn.Conv2d, nn.MaxPool2d)):
+                    sizes.append(tuple(x.shape[1:]))
+    assert sizes[:4] == [(96, 55, 55), (96, 27, 27), (256, 27, 27), (256, 13, 13)]
+    assert sizes[-1] == (256, 6, 6)
+    conv1, conv2 = model.convs()[:2]
+    assert (conv1.kernel_size, conv1.stride, conv2.stride, conv2.groups) == ((11, 11), (4, 4), (1, 1), 1)
+    assert count_params(conv1) == conv(11, 3, 96) and count_params(conv2) == conv(5, 96, 256)
+
+
+@pytest.mark.parametrize("stem", ["imagenet", "alexnet"])
+@pytest.mark.parametrize("size, side", [(64, 1), (96, 2), (128, 3), (224, 6)])
+def test_input_size_sets_the_last_maps_and_fc6(stem, size, side):
+    """Both first layers reach the same grid at every size, so fc6 has the same size for both."""
+    with torch.device("meta"):
+        model = models.create("zfnet", stem=stem, input_size=size, width=0.25, hidden=32, num_classes=10)
+        assert model.map_size == side
+        assert model.classifier.fc6.in_features == 64 * side * side
+        assert model(torch.empty(2, 3, size, size)).shape == (2, 10)
+        with pytest.raises(ValueError, match=f"{size}x{size}"):
+            model(torch.empty(2, 3, 224 if size != 224 else 64, 224 if size != 224 else 64))
+
+
+@pytest.mark.parametrize("stem, smallest", [("imagenet", 47), ("alexnet", 35), ("cifar", 8)])
+def test_too_small_an_input_size_says_the_smallest(stem, smallest):
+    with torch.device("meta"):
+        model = models.create("zfnet", stem=stem, input_size=smallest, width=0.1, hidden=8)
+        model(torch.empty(1, 3, smallest, smallest))
+        with pytest.raises(ValueError, match=f"at least {smallest}"):
+            models.create("zfnet", stem=stem, input_size=smallest - 1)
+
+
+def test_clip_rms_renormalises_before_every_forward_pass():
+    torch.manual_seed(0)
+    model = models.create("zfnet", stem="alexnet", input_size=64, width=0.25, hidden=16, init="he", clip_rms=0.05)
+    x = torch.randn(2, 3, 64, 64)
+    model(x)
+    for conv in model.convs():
+        assert conv.weight.pow(2).mean(dim=(1, 2, 3)).sqrt().max() <= 0.05 + 1e-6
+    with torch.no_grad():  # an update makes the filters large again ...
+        for conv in model.convs():
+            conv.weight.mul_(10)
+    model.eval()
+    model.forward_with_switches(x)  # ... and the next pass, in any mode, scales them back
+    assert model.convs()[0].weight.pow(2).mean(dim=(1, 2, 3)).sqrt().max() <= 0.05 + 1e-6
+    plain = models.create("zfnet_cifar")
+    before = plain.convs()[0].weight.detach().clone()
+    plain(torch.randn(2, 3, 32, 32))
+    torch.testing.assert_close(plain.convs()[0].weight, before)  # clip_rms=None: left alone
+    with pytest.raises(ValueError, match="clip_rms=-1 must be positive"):
+        models.create("zfnet", clip_rms=-1)
+
+
+def test_unknown_stem_raises_a_clear_error():
+    with pytest.raises(ValueError, match="stem='lenet' is not one of"):
+        models.create("zfnet", stem="lenet")
+

@@ -1,4 +1,5 @@
-"""Network in Network: convolutions that are small MLPs, and no fully connected layers.
+"""Network in Network: convolutions that are small MLPs, and no fully
+connected layers.
 
 Paper: M. Lin, Q. Chen, S. Yan, "Network In Network", ICLR 2014
 (arXiv:1312.4400), Sec. 3 (mlpconv, global average pooling) and Sec. 4
@@ -14,8 +15,10 @@ After the last mlpconv layer, which has one map per class, global average
 pooling turns each map into that class's score (Sec. 3.2).
 
 ``nin_cifar`` (3x32x32, 10 classes), three mlpconv layers:
-- 192 5x5 (padding 2), 160 1x1, 96 1x1; 3x3/2 max pooling -> 16x16; dropout 0.5;
-- 192 5x5 (padding 2), 192 1x1, 192 1x1; 3x3/2 average pooling -> 8x8; dropout 0.5;
+- 192 5x5 (padding 2), 160 1x1, 96 1x1; 3x3/2 max pooling -> 16x16;
+  dropout 0.5;
+- 192 5x5 (padding 2), 192 1x1, 192 1x1; 3x3/2 average pooling -> 8x8;
+  dropout 0.5;
 - 192 3x3 (padding 1), 192 1x1, 10 1x1; global average pooling over 8x8.
 966,986 parameters (the layers' weights and biases, written out in the tests).
 
@@ -45,17 +48,23 @@ Where this code departs from the papers' models:
 
 Options for the chapter: ``width`` multiplies the number of maps of every
 convolution but the class maps (``width=0.25``: a sixteenth of the
-multiply-adds, for the chapter's CPU runs); ``head="fc"`` replaces global average pooling by a
-fully connected layer, as in Table 4 ("mlpconv + fully connected"): the last
-1x1 convolution then keeps the width of its block (192 or 1024 maps) and a
-linear layer maps all of its values (192 x 8 x 8 for CIFAR) to the classes,
-with dropout before it if ``fc_dropout > 0`` (Table 4's second row). With
-``head="fc"`` the input size is fixed.
+multiply-adds, for the chapter's CPU runs); ``head="fc"`` replaces global
+average pooling by a fully connected layer, as in Table 4 ("mlpconv + fully
+connected"): the last 1x1 convolution then keeps the width of its block (192
+or 1024 maps) and a linear layer maps all of its values (192 x 8 x 8 for
+CIFAR) to the classes, with dropout before it if ``fc_dropout > 0`` (Table
+4's second row). With ``head="fc"`` the input size is fixed. ``mlp_layers``
+(paper: 2) sets the number of 1x1 convolutions in every mlpconv layer, to
+measure what they bring: 1 keeps the last one (the block's k x k
+convolution, then one 1x1 convolution to the block's output maps), 0 none
+(each block is its k x k convolution alone, and the last block's k x k
+convolution makes the class maps).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Sequence
 
 import torch
 from torch import nn
@@ -65,28 +74,41 @@ from .layers import expect_input, he_init_
 
 
 def mlpconv(
-    in_channels: int, channels: tuple[int, int, int], kernel_size: int, stride: int = 1, padding: int = 0
+    in_channels: int,
+    channels: Sequence[int],
+    kernel_size: int,
+    stride: int = 1,
+    padding: int = 0,
 ) -> nn.Sequential:
-    """One mlpconv layer: a k x k convolution, then two 1x1 convolutions, each followed by ReLU."""
-    c1, c2, c3 = channels
-    return nn.Sequential(
-        nn.Conv2d(in_channels, c1, kernel_size, stride, padding), nn.ReLU(inplace=True),
-        nn.Conv2d(c1, c2, kernel_size=1), nn.ReLU(inplace=True),  # cccp: an MLP layer applied at every pixel
-        nn.Conv2d(c2, c3, kernel_size=1), nn.ReLU(inplace=True),
-    )  # fmt: skip
+    """One mlpconv layer: a k x k convolution with ``channels[0]`` maps,
+    then a 1x1 convolution for each further entry of ``channels``, each
+    followed by ReLU. The paper's have two 1x1 layers: (192, 160, 96)."""
+    c1, *rest = channels
+    layers = [nn.Conv2d(in_channels, c1, kernel_size, stride, padding),
+              nn.ReLU(inplace=True)]  # fmt: skip
+    for c_in, c_out in zip(channels, rest):
+        # cccp: an MLP layer applied at every pixel
+        layers += [nn.Conv2d(c_in, c_out, kernel_size=1),
+                   nn.ReLU(inplace=True)]  # fmt: skip
+    return nn.Sequential(*layers)
 
 
 class NiN(nn.Module):
-    """Network in Network, for CIFAR (``variant="cifar"``) or ImageNet (``variant="imagenet"``).
+    """Network in Network, for CIFAR or ImageNet.
 
     Args:
-        num_classes: maps of the last mlpconv layer (with ``head="gap"``) or outputs of the fc layer.
+        num_classes: maps of the last mlpconv layer (``head="gap"``) or
+            outputs of the fc layer.
         in_channels: channels of the input images.
-        variant: "cifar" (three mlpconv layers, 32x32 input) or "imagenet" (four, 224x224).
-        head: "gap" (global average pooling of one map per class; paper) or "fc" (a linear layer).
-        dropout: probability of the dropout layers between mlpconv layers (paper: 0.5).
-        fc_dropout: dropout before the linear layer of ``head="fc"`` (default 0: none).
-        width: multiplies the number of maps of every convolution except the class maps (paper: 1).
+        variant: "cifar" (three mlpconv layers, 32x32 input) or
+            "imagenet" (four, 224x224).
+        head: "gap" (global average pooling of one map per class; paper)
+            or "fc" (a linear layer).
+        dropout: dropout between mlpconv layers (paper: 0.5).
+        fc_dropout: dropout before the linear layer of ``head="fc"``.
+        width: multiplies the number of maps of every convolution except
+            the class maps (paper: 1).
+        mlp_layers: 1x1 convolutions per mlpconv layer: 2 (paper), 1, 0.
         init: "he" (He et al. 2015) or "pytorch" (PyTorch's default).
         name: the registered name, used in error messages.
     """
@@ -100,55 +122,77 @@ class NiN(nn.Module):
         dropout: float = 0.5,
         fc_dropout: float = 0.0,
         width: float = 1.0,
+        mlp_layers: int = 2,
         init: str = "he",
         name: str = "nin_cifar",
     ) -> None:
         super().__init__()
-        for option, value, choices in (("variant", variant, ("cifar", "imagenet")), ("head", head, ("gap", "fc")),
-                                       ("init", init, ("he", "pytorch"))):
+        for option, value, choices in (
+            ("variant", variant, ("cifar", "imagenet")),
+            ("head", head, ("gap", "fc")),
+            ("init", init, ("he", "pytorch")),
+            ("mlp_layers", mlp_layers, (0, 1, 2)),
+        ):
             if value not in choices:
                 raise ValueError(f"{option}={value!r} is not one of {choices}")
 
         def scaled(*channels: int) -> tuple[int, ...]:
             return tuple(max(1, round(c * width)) for c in channels)
 
+        def kept(channels: tuple[int, ...]) -> tuple[int, ...]:
+            """The k x k convolution's maps, then the last mlp_layers."""
+            return channels[:1] + channels[3 - mlp_layers :]
+
+        def final(channels: tuple[int, ...]) -> tuple[int, ...]:
+            """The last block: its last layer makes the output maps."""
+            return kept(channels) if mlp_layers else channels[-1:]
+
         def max_pool() -> nn.MaxPool2d:
             return nn.MaxPool2d(3, 2, ceil_mode=True)
 
+        # Shape comments: the paper's network (mlp_layers=2, width=1).
         if variant == "cifar":
-            c1, c2, c3 = scaled(96, 192, 192)  # the output maps of the three mlpconv layers
-            last = num_classes if head == "gap" else c3  # maps of the last 1x1 convolution
+            b1, b2 = kept(scaled(192, 160, 96)), kept(scaled(192, 192, 192))
+            c3 = scaled(192)[0]
+            last = num_classes if head == "gap" else c3  # the last maps
             self.features = nn.Sequential(OrderedDict(
-                mlpconv1=mlpconv(in_channels, (*scaled(192, 160), c1), 5, padding=2),  # N x 96 x 32 x 32
-                pool1=max_pool(), drop1=nn.Dropout(dropout),  # N x 96 x 16 x 16
-                mlpconv2=mlpconv(c1, scaled(192, 192, 192), 5, padding=2),  # N x 192 x 16 x 16
-                pool2=nn.AvgPool2d(3, 2, ceil_mode=True), drop2=nn.Dropout(dropout),  # N x 192 x 8 x 8
-                mlpconv3=mlpconv(c2, (*scaled(192, 192), last), 3, padding=1),  # N x 10 x 8 x 8
+                mlpconv1=mlpconv(in_channels, b1, 5, padding=2),  # 96x32x32
+                pool1=max_pool(), drop1=nn.Dropout(dropout),  # 96 x 16 x 16
+                mlpconv2=mlpconv(b1[-1], b2, 5, padding=2),  # 192 x 16 x 16
+                pool2=nn.AvgPool2d(3, 2, ceil_mode=True),  # 192 x 8 x 8
+                drop2=nn.Dropout(dropout),
+                mlpconv3=mlpconv(b2[-1], final((c3, c3, last)), 3,
+                                 padding=1),  # 10 x 8 x 8
             ))  # fmt: skip
             input_size, map_size, min_size = 32, 8, 4
         else:
             c1, c2, c3, c4 = scaled(96, 256, 384, 1024)
             last = num_classes if head == "gap" else c4
+            b1, b2, b3 = kept((c1,) * 3), kept((c2,) * 3), kept((c3,) * 3)
             self.features = nn.Sequential(OrderedDict(
-                mlpconv1=mlpconv(in_channels, (c1, c1, c1), 11, stride=4),  # N x 96 x 54 x 54
+                mlpconv1=mlpconv(in_channels, b1, 11, stride=4),  # 96x54x54
                 pool1=max_pool(),  # N x 96 x 27 x 27
-                mlpconv2=mlpconv(c1, (c2, c2, c2), 5, padding=2),  # N x 256 x 27 x 27
+                mlpconv2=mlpconv(b1[-1], b2, 5, padding=2),  # 256 x 27 x 27
                 pool2=max_pool(),  # N x 256 x 13 x 13
-                mlpconv3=mlpconv(c2, (c3, c3, c3), 3, padding=1),  # N x 384 x 13 x 13
-                pool3=max_pool(), drop3=nn.Dropout(dropout),  # N x 384 x 6 x 6
-                mlpconv4=mlpconv(c3, (c4, c4, last), 3, padding=1),  # N x 1000 x 6 x 6
+                mlpconv3=mlpconv(b2[-1], b3, 3, padding=1),  # 384 x 13 x 13
+                pool3=max_pool(), drop3=nn.Dropout(dropout),  # 384 x 6 x 6
+                mlpconv4=mlpconv(b3[-1], final((c4, c4, last)), 3,
+                                 padding=1),  # 1000 x 6 x 6
             ))  # fmt: skip
             input_size, map_size, min_size = 224, 6, 39
         if head == "gap":
-            # One map per class, averaged to one score per class: nothing here to train (Sec. 3.2).
-            self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())  # N x num_classes
+            # One map per class, averaged to one score per class: nothing
+            # here to train (Sec. 3.2). N x num_classes
+            self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
         else:
             self.head = nn.Sequential(
-                nn.Flatten(), nn.Dropout(fc_dropout), nn.Linear(last * map_size**2, num_classes)
+                nn.Flatten(),
+                nn.Dropout(fc_dropout),
+                nn.Linear(last * map_size**2, num_classes),
             )  # N x num_classes
         self.in_channels = in_channels
-        # With the fc head the input size is fixed; with GAP, min_size is the
-        # smallest input whose maps stay large enough for every pooling layer.
+        # With the fc head the input size is fixed; with GAP, min_size is
+        # the smallest input whose maps stay large enough for every pooling.
         self.input_size = input_size if head == "fc" else None
         self.min_size = min_size
         self.name = name
@@ -156,8 +200,9 @@ class NiN(nn.Module):
             he_init_(self, "relu")
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """The mlpconv layers: N x 3 x 32 x 32 -> N x num_classes x 8 x 8 (ImageNet: 224 -> 6 x 6)."""
-        expect_input(x, self.name, self.in_channels, size=self.input_size, min_size=self.min_size)
+        """The mlpconv layers: N x 3 x 32 x 32 -> N x classes x 8 x 8."""
+        expect_input(x, self.name, self.in_channels, size=self.input_size,
+                     min_size=self.min_size)  # fmt: skip
         return self.features(x)
 
     def forward_head(self, x: torch.Tensor) -> torch.Tensor:
@@ -171,21 +216,29 @@ class NiN(nn.Module):
     input_size=(3, 32, 32),
     num_classes=10,
     reference=Reference(
-        "Lin et al. 2014, CIFAR-10 model (the authors' cuda-convnet/Caffe definition), counted layer by layer",
+        "Lin et al. 2014, CIFAR-10 model (the authors' cuda-convnet/Caffe "
+        "definition), counted layer by layer",
         params=966_986,
     ),
 )
 def nin_cifar(num_classes: int = 10, **kwargs) -> NiN:
-    """The paper's CIFAR-10 network: three mlpconv layers and global average pooling. Options: see :class:`NiN`."""
-    return NiN(num_classes, **{**dict(variant="cifar", name="nin_cifar"), **kwargs})
+    """The paper's CIFAR-10 network: three mlpconv layers and global
+    average pooling. Options: see :class:`NiN`."""
+    return NiN(
+        num_classes, **{**dict(variant="cifar", name="nin_cifar"), **kwargs}
+    )
 
 
 @register(
     reference=Reference(
-        "Lin et al. 2014, ImageNet model (Caffe Model Zoo nin_imagenet, '29 MB'), counted layer by layer",
+        "Lin et al. 2014, ImageNet model (Caffe Model Zoo nin_imagenet, "
+        "'29 MB'), counted layer by layer",
         params=7_595_176,
     )
 )
 def nin(num_classes: int = 1000, **kwargs) -> NiN:
-    """The authors' ImageNet network: four mlpconv layers and global average pooling. Options: see :class:`NiN`."""
-    return NiN(num_classes, **{**dict(variant="imagenet", name="nin"), **kwargs})
+    """The authors' ImageNet network: four mlpconv layers and global
+    average pooling. Options: see :class:`NiN`."""
+    return NiN(
+        num_classes, **{**dict(variant="imagenet", name="nin"), **kwargs}
+    )

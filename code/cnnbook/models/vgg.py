@@ -56,6 +56,12 @@ same convolutional configurations on 3x32x32 CIFAR images (32 -> 16 -> 8 ->
 4 -> 2 -> 1 after the five poolings) with a smaller head: fc6 and fc7 of 512
 units (dropout 0.5) and fc8 of 10, instead of 4096; fc6 sees the 512 x 1 x 1
 output of the last stage. Nothing else changes.
+
+``width`` (an option of every model here, not in the paper) multiplies the
+number of maps of every convolution, e.g. ``width=0.25`` for 16, 32, 64, 128
+and 128 maps: the same depth and layout at a sixteenth of the convolutions'
+multiply-adds, for short runs on a CPU. The fully connected layers keep
+their ``hidden`` units.
 """
 
 from __future__ import annotations
@@ -69,27 +75,67 @@ from torch import nn
 from . import Reference, register
 from .layers import conv_bn_relu, expect_input, local_response_norm
 
+Layer = int | str | tuple[int, int]
+
 # Table 1, column by column. An int is a 3x3 convolution with that many maps,
 # (maps, 1) a 1x1 convolution, "LRN" local response normalisation and "M" 2x2
 # max pooling with stride 2.
-Layer = int | str | tuple[int, int]
 CONFIGS: dict[str, list[Layer]] = {
     "A": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
-    "A-LRN": [64, "LRN", "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
-    "B": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
-    "C": [64, 64, "M", 128, 128, "M", 256, 256, (256, 1), "M", 512, 512, (512, 1), "M", 512, 512, (512, 1), "M"],
-    "D": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
-    "E": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
-}
+    "A-LRN": [64, "LRN", "M", 128, "M", 256, 256, "M",
+              512, 512, "M", 512, 512, "M"],
+    "B": [64, 64, "M", 128, 128, "M", 256, 256, "M",
+          512, 512, "M", 512, 512, "M"],
+    "C": [64, 64, "M", 128, 128, "M", 256, 256, (256, 1), "M",
+          512, 512, (512, 1), "M", 512, 512, (512, 1), "M"],
+    "D": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M",
+          512, 512, 512, "M", 512, 512, 512, "M"],
+    "E": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
+          512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
+}  # fmt: skip
 
 
 def conv_widths(config: list[Layer]) -> list[int]:
-    """The number of maps of each convolution of a Table 1 column, in order."""
-    return [entry[0] if isinstance(entry, tuple) else entry for entry in config if not isinstance(entry, str)]
+    """The number of maps of each convolution of a Table 1 column, in
+    order."""
+    return [
+        entry[0] if isinstance(entry, tuple) else entry
+        for entry in config
+        if not isinstance(entry, str)
+    ]
 
 
-def make_layers(config: list[Layer], batch_norm: bool = False, in_channels: int = 3) -> nn.Sequential:
-    """The convolutional part of one Table 1 column: conv(-BN)-ReLU units, LRN and max pooling."""
+def scale_widths(config: list[Layer], width: float) -> list[Layer]:
+    """A Table 1 column with every convolution's maps times ``width``,
+    rounded, at least 1; poolings, LRN and kernel sizes unchanged.
+
+    ``scale_widths(CONFIGS["A"], 0.25)`` starts ``[16, "M", 32, "M", ...]``;
+    ``width=1`` returns the column unchanged.
+    """
+    if not width > 0:
+        raise ValueError(
+            f"width={width} must be positive: it multiplies the number of "
+            "maps of every convolution (1: the paper's network)"
+        )
+
+    def scaled(maps: int) -> int:
+        return max(1, round(maps * width))
+
+    return [
+        entry
+        if isinstance(entry, str)
+        else (scaled(entry[0]), entry[1])
+        if isinstance(entry, tuple)
+        else scaled(entry)
+        for entry in config
+    ]
+
+
+def make_layers(
+    config: list[Layer], batch_norm: bool = False, in_channels: int = 3
+) -> nn.Sequential:
+    """The convolutional part of one Table 1 column: conv(-BN)-ReLU units,
+    LRN and max pooling."""
     layers: list[nn.Module] = []
     for entry in config:
         if entry == "M":
@@ -97,27 +143,37 @@ def make_layers(config: list[Layer], batch_norm: bool = False, in_channels: int 
         elif entry == "LRN":
             layers.append(local_response_norm())
         else:
-            out_channels, kernel_size = entry if isinstance(entry, tuple) else (entry, 3)
-            layers.append(conv_bn_relu(in_channels, out_channels, kernel_size, batch_norm=batch_norm))
-            in_channels = out_channels
+            maps, kernel = entry if isinstance(entry, tuple) else (entry, 3)
+            layers.append(
+                conv_bn_relu(in_channels, maps, kernel, batch_norm=batch_norm)
+            )
+            in_channels = maps
     return nn.Sequential(*layers)
 
 
 class FullyConvolutionalVGG(nn.Module):
-    """A VGG whose fc6, fc7, fc8 are convolutions: images of any size in, a map of class scores out."""
+    """A VGG whose fc6, fc7, fc8 are convolutions: images of any size in, a
+    map of class scores out."""
 
     def __init__(
-        self, features: nn.Sequential, head: nn.Sequential, in_channels: int, min_size: int, name: str
+        self,
+        features: nn.Sequential,
+        head: nn.Sequential,
+        in_channels: int,
+        min_size: int,
+        name: str,
     ) -> None:
         super().__init__()
         self.features = features
-        self.head = head  # conv6 (7x7), conv7 (1x1), conv8 (1x1) with fc6-fc8's weights
+        # conv6 (7x7), conv7 (1x1), conv8 (1x1) with fc6-fc8's weights
+        self.head = head
         self.in_channels = in_channels
         self.min_size = min_size
         self.name = name
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """N x 3 x H x W -> N x num_classes x (H/32 - 6) x (W/32 - 6) class scores (for 224-pixel VGG).
+        """N x 3 x H x W -> N x num_classes x (H/32 - 6) x (W/32 - 6) class
+        scores (for 224-pixel VGG).
 
         The paper averages the map over space for one score per class:
         ``scores.mean(dim=(2, 3))``.
@@ -130,13 +186,18 @@ class VGG(nn.Module):
     """A VGG network of any Table 1 configuration.
 
     Args:
-        config: a key of :data:`CONFIGS` ("A", "A-LRN", "B", "C", "D", "E") or a list in the same form.
+        config: a key of :data:`CONFIGS` ("A", "A-LRN", "B", "C", "D", "E")
+            or a list in the same form.
         num_classes: units of fc8.
         in_channels: channels of the input images.
-        batch_norm: BatchNorm between each convolution and its ReLU (not in the paper).
+        batch_norm: BatchNorm between each convolution and its ReLU (not in
+            the paper).
         dropout: dropout probability after fc6 and fc7 (paper: 0.5).
-        input_size: side of the input images (224; 32 for the CIFAR models), fixed by fc6.
+        input_size: side of the input images (224; 32 for the CIFAR
+            models), fixed by fc6.
         hidden: units of fc6 and fc7 (paper: 4096).
+        width: multiplies the number of maps of every convolution (paper:
+            1; see :func:`scale_widths`).
         name: the registered name, used in error messages.
     """
 
@@ -149,22 +210,35 @@ class VGG(nn.Module):
         dropout: float = 0.5,
         input_size: int = 224,
         hidden: int = 4096,
+        width: float = 1.0,
         name: str = "vgg",
     ) -> None:
         super().__init__()
         if isinstance(config, str):
             if config not in CONFIGS:
-                raise ValueError(f"config={config!r} is not one of {list(CONFIGS)} (the columns of Table 1)")
+                raise ValueError(
+                    f"config={config!r} is not one of {list(CONFIGS)} (the "
+                    "columns of Table 1)"
+                )
             config = CONFIGS[config]
+        config = scale_widths(config, width)
         pools = config.count("M")
         if input_size % 2**pools:
-            raise ValueError(f"input_size={input_size} is not divisible by 2**{pools}, one halving per max pooling")
-        self.features = make_layers(config, batch_norm, in_channels)  # 224: N x 512 x 7 x 7
-        self.map_size = input_size // 2**pools  # 7 for 224x224 inputs, 1 for 32x32
+            raise ValueError(
+                f"input_size={input_size} is not divisible by 2**{pools}, "
+                "one halving per max pooling"
+            )
+        # 224x224 input: N x 512 x 7 x 7 out
+        self.features = make_layers(config, batch_norm, in_channels)
+        self.map_size = input_size // 2**pools  # 7 for 224x224, 1 for 32x32
+        flat = conv_widths(config)[-1] * self.map_size**2  # 25,088 at 224
         self.classifier = nn.Sequential(OrderedDict(
-            fc6=nn.Linear(conv_widths(config)[-1] * self.map_size**2, hidden),  # 25,088 -> 4096 at 224x224
-            relu6=nn.ReLU(inplace=True), drop6=nn.Dropout(dropout),
-            fc7=nn.Linear(hidden, hidden), relu7=nn.ReLU(inplace=True), drop7=nn.Dropout(dropout),
+            fc6=nn.Linear(flat, hidden),  # 25,088 -> 4096 at 224x224
+            relu6=nn.ReLU(inplace=True),
+            drop6=nn.Dropout(dropout),
+            fc7=nn.Linear(hidden, hidden),
+            relu7=nn.ReLU(inplace=True),
+            drop7=nn.Dropout(dropout),
             fc8=nn.Linear(hidden, num_classes),  # N x 1000
         ))  # fmt: skip
         self.in_channels = in_channels
@@ -176,7 +250,9 @@ class VGG(nn.Module):
     def _init_weights(self) -> None:
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.kaiming_normal_(
+                    module.weight, mode="fan_out", nonlinearity="relu"
+                )
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
             elif isinstance(module, nn.BatchNorm2d):
@@ -199,54 +275,87 @@ class VGG(nn.Module):
         return self.forward_head(self.forward_features(x))
 
     def to_fully_convolutional(self) -> FullyConvolutionalVGG:
-        """A copy of this network with fc6 as a 7x7 convolution, fc7 and fc8 as 1x1 ones (Sec. 3.2).
+        """A copy of this network with fc6 as a 7x7 convolution, fc7 and fc8
+        as 1x1 ones (Sec. 3.2).
 
         fc6 reads the last stage's maps flattened in (channel, row, column)
         order, so its weight matrix, viewed as (4096, 512, 7, 7), is the
         kernel of a 7x7 convolution that computes the same sums at every
         position. At 224x224 the score map is 1x1 and equals ``forward``'s
         output; a larger image gives one score vector per 224x224 window,
-        32 pixels apart. The copy's parameters are independent of this model's.
+        32 pixels apart. The copy's parameters are independent of this
+        model's.
         """
-        fc6, fc7, fc8 = self.classifier.fc6, self.classifier.fc7, self.classifier.fc8
+        fc6 = self.classifier.fc6
+        fc7 = self.classifier.fc7
+        fc8 = self.classifier.fc8
         channels = fc6.in_features // self.map_size**2
 
-        def as_conv(fc: nn.Linear, in_channels: int, kernel_size: int) -> nn.Conv2d:
-            conv = nn.Conv2d(in_channels, fc.out_features, kernel_size, device=fc.weight.device, dtype=fc.weight.dtype)
+        def as_conv(fc: nn.Linear, in_channels: int, k: int) -> nn.Conv2d:
+            weight = fc.weight
+            conv = nn.Conv2d(
+                in_channels,
+                fc.out_features,
+                k,
+                device=weight.device,
+                dtype=weight.dtype,
+            )
             with torch.no_grad():
-                conv.weight.copy_(fc.weight.view(fc.out_features, in_channels, kernel_size, kernel_size))
+                conv.weight.copy_(
+                    weight.view(fc.out_features, in_channels, k, k)
+                )
                 conv.bias.copy_(fc.bias)
             return conv
 
         head = nn.Sequential(OrderedDict(
-            conv6=as_conv(fc6, channels, self.map_size), relu6=nn.ReLU(inplace=True),
+            conv6=as_conv(fc6, channels, self.map_size),
+            relu6=nn.ReLU(inplace=True),
             drop6=nn.Dropout(self.classifier.drop6.p),
-            conv7=as_conv(fc7, fc7.in_features, 1), relu7=nn.ReLU(inplace=True),
+            conv7=as_conv(fc7, fc7.in_features, 1),
+            relu7=nn.ReLU(inplace=True),
             drop7=nn.Dropout(self.classifier.drop7.p),
-            conv8=as_conv(fc8, fc8.in_features, 1),  # N x num_classes x h x w
+            conv8=as_conv(fc8, fc8.in_features, 1),  # N x classes x h x w
         ))  # fmt: skip
         dense = FullyConvolutionalVGG(
-            copy.deepcopy(self.features), head, self.in_channels, self.input_size, f"{self.name} (fully convolutional)"
+            copy.deepcopy(self.features),
+            head,
+            self.in_channels,
+            self.input_size,
+            f"{self.name} (fully convolutional)",
         )
         return dense.train(self.training)
 
 
-def _torchvision(name: str, batch_norm: bool = False, config: str = "") -> Reference:
-    """torchvision's model counted live; its ``_bn`` convolutions keep a bias that ours drop."""
+def _torchvision(
+    name: str, batch_norm: bool = False, config: str = ""
+) -> Reference:
+    """torchvision's model counted live; its ``_bn`` convolutions keep a bias
+    that ours drop."""
     if not batch_norm:
         return Reference("torchvision", builder=f"torchvision.models.{name}")
     return Reference(
         "torchvision",
         builder=f"torchvision.models.{name}",
         difference=-sum(conv_widths(CONFIGS[config])),
-        why="torchvision's convolutions before BatchNorm keep a bias (one per channel); "
-        "ours drop it, since BatchNorm's shift does the same job",
+        why="torchvision's convolutions before BatchNorm keep a bias (one "
+        "per channel); ours drop it, since BatchNorm's shift does the same "
+        "job",
     )
 
 
-def _vgg(config: str, batch_norm: bool, num_classes: int, name: str, cifar: bool = False, **kwargs) -> VGG:
+def _vgg(
+    config: str,
+    batch_norm: bool,
+    num_classes: int,
+    name: str,
+    cifar: bool = False,
+    **kwargs,
+) -> VGG:
     sizes = dict(input_size=32, hidden=512) if cifar else {}
-    return VGG(config, num_classes, batch_norm=batch_norm, name=name, **{**sizes, **kwargs})
+    options = {**sizes, **kwargs}
+    return VGG(
+        config, num_classes, batch_norm=batch_norm, name=name, **options
+    )
 
 
 @register(reference=_torchvision("vgg11"))
@@ -257,11 +366,13 @@ def vgg11(num_classes: int = 1000, **kwargs) -> VGG:
 
 @register(
     reference=Reference(
-        "torchvision (vgg11: A without the LRN, which has no parameters)", builder="torchvision.models.vgg11"
+        "torchvision (vgg11: A without the LRN, which has no parameters)",
+        builder="torchvision.models.vgg11",
     )
 )
 def vgg11_lrn(num_classes: int = 1000, **kwargs) -> VGG:
-    """Configuration A-LRN: A with local response normalisation after the first convolution."""
+    """Configuration A-LRN: A with local response normalisation after the
+    first convolution."""
     return _vgg("A-LRN", False, num_classes, "vgg11_lrn", **kwargs)
 
 
@@ -276,12 +387,14 @@ def vgg13(num_classes: int = 1000, **kwargs) -> VGG:
         "torchvision (vgg16, configuration D)",
         builder="torchvision.models.vgg16",
         difference=-8 * (256 * 256 + 512 * 512 + 512 * 512),
-        why="configuration C has a 1x1 instead of a 3x3 convolution at the end of stages 3-5: "
-        "8 weights fewer per pair of input and output maps (Table 2: 134 million against D's 138)",
+        why="configuration C has a 1x1 instead of a 3x3 convolution at the "
+        "end of stages 3-5: 8 weights fewer per pair of input and output "
+        "maps (Table 2: 134 million against D's 138)",
     )
 )
 def vgg16_1x1(num_classes: int = 1000, **kwargs) -> VGG:
-    """Configuration C: D with 1x1 convolutions as the last layer of stages 3, 4 and 5."""
+    """Configuration C: D with 1x1 convolutions as the last layer of stages
+    3, 4 and 5."""
     return _vgg("C", False, num_classes, "vgg16_1x1", **kwargs)
 
 
@@ -329,7 +442,8 @@ def vgg11_cifar(num_classes: int = 10, **kwargs) -> VGG:
 
 @register(input_size=(3, 32, 32), num_classes=10)
 def vgg11_bn_cifar(num_classes: int = 10, **kwargs) -> VGG:
-    """Configuration A with BatchNorm on 32x32 images, with fc6/fc7 of 512 units."""
+    """Configuration A with BatchNorm on 32x32 images, with fc6/fc7 of 512
+    units."""
     return _vgg("A", True, num_classes, "vgg11_bn_cifar", cifar=True, **kwargs)
 
 
@@ -341,5 +455,6 @@ def vgg16_cifar(num_classes: int = 10, **kwargs) -> VGG:
 
 @register(input_size=(3, 32, 32), num_classes=10)
 def vgg16_bn_cifar(num_classes: int = 10, **kwargs) -> VGG:
-    """Configuration D with BatchNorm on 32x32 images, with fc6/fc7 of 512 units."""
+    """Configuration D with BatchNorm on 32x32 images, with fc6/fc7 of 512
+    units."""
     return _vgg("D", True, num_classes, "vgg16_bn_cifar", cifar=True, **kwargs)
