@@ -40,7 +40,9 @@ def boxes_by_hooks(model: nn.Module, input_size: tuple[int, ...], depth: int) ->
         calls.append(call)
 
     def post(module, args, output):
-        stack.pop()["shape"] = tuple(output.shape[1:])
+        # A module that returns several tensors shows the first one's shape, as the diagram does.
+        first = output[0] if isinstance(output, (tuple, list)) else output
+        stack.pop()["shape"] = tuple(first.shape[1:])
 
     handles = [h for m in model.modules() for h in (m.register_forward_pre_hook(pre), m.register_forward_hook(post))]
     try:

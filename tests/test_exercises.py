@@ -491,3 +491,40 @@ def test_check_densenet_channels_accepts_the_paper_arithmetic(capsys) -> None:
 def test_check_densenet_channels_rejects_wrong_answers(wrong, message) -> None:
     with pytest.raises(AssertionError, match=message):
         exercises.check_densenet_channels(wrong)
+
+
+# ---------------------------------------------------------------- Ladder networks: the vanilla combinator
+
+
+def combinator(z_noisy: torch.Tensor, u: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """A right answer: z^ = (z~ - mu(u)) v(u) + mu(u), ten parameters per unit."""
+    mu = a[0] * torch.sigmoid(a[1] * u + a[2]) + a[3] * u + a[4]
+    v = a[5] * torch.sigmoid(a[6] * u + a[7]) + a[8] * u + a[9]
+    return (z_noisy - mu) * v + mu
+
+
+def test_check_ladder_combinator_accepts_the_vanilla_g(capsys) -> None:
+    exercises.check_ladder_combinator(combinator)
+    assert "Correct" in capsys.readouterr().out
+
+
+def _mu_v(u, a, linear=True, sigmoid=True):
+    s = torch.sigmoid if sigmoid else (lambda t: t)
+    mu = a[0] * s(a[1] * u + a[2]) + (a[3] * u if linear else 0) + a[4]
+    v = a[5] * s(a[6] * u + a[7]) + (a[8] * u if linear else 0) + a[9]
+    return mu, v
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (lambda z, u, a: (lambda mu, v: (z - v) * mu + v)(*_mu_v(u, a)), "swapped"),
+    (lambda z, u, a: (lambda mu, v: z * v + mu)(*_mu_v(u, a)), "without centring"),
+    (lambda z, u, a: (lambda mu, v: (z - mu) * v)(*_mu_v(u, a)), "not added back"),
+    (lambda z, u, a: (lambda mu, v: (z - mu) * v + mu)(*_mu_v(u, a, linear=False)), "linear terms"),
+    (lambda z, u, a: (lambda mu, v: (z - mu) * v + mu)(*_mu_v(u, a, sigmoid=False)), "sigmoids are missing"),
+    (lambda z, u, a: z, "values differ"),
+    (lambda z, u, a: combinator(z, u, a)[:, :1], "shape"),
+])  # fmt: skip
+def test_check_ladder_combinator_names_the_mistake(wrong, message) -> None:
+    with pytest.raises(AssertionError, match=message):
+        exercises.check_ladder_combinator(wrong)
+

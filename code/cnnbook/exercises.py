@@ -15,7 +15,7 @@ import torch
 __all__ = ["check_rbf_logits", "check_partial_conv_params", "check_lrn", "check_unpool",
            "check_linear_to_conv", "check_mlp_as_conv", "check_label_smoothing", "check_grid_sizes",
            "check_inception_macs", "check_resnet_params", "check_preact_unit", "check_equal_cost_width",
-           "check_linear_decay", "check_densenet_channels", "check_highway_layer"]
+           "check_linear_decay", "check_densenet_channels", "check_highway_layer", "check_ladder_combinator"]
 
 
 def _compare(what: str, got: object, expected: torch.Tensor, atol: float = 1e-4) -> None:
@@ -518,3 +518,57 @@ def check_densenet_channels(fn: Callable[[int, int, float, bool], "list[int]"]) 
             )
     print("Correct: your channel counts match the networks' for all eight configurations, "
           "e.g. [216, 108, 300, 150, 342] for DenseNet-BC (L=100, k=12).")
+
+
+def check_ladder_combinator(
+    fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
+) -> None:
+    """Chapter DSN, ladder and DFN: ``fn(z_noisy, u, a)`` must be g(z~, u).
+
+    The vanilla combinator of the ladder network, per unit,
+    z^ = (z~ - mu(u)) v(u) + mu(u) with
+    mu(u) = a1 sigmoid(a2 u + a3) + a4 u + a5 and
+    v(u) = a6 sigmoid(a7 u + a8) + a9 u + a10.
+    ``z_noisy`` and ``u`` are N x m, ``a`` is 10 x m (row i holds a_(i+1)
+    for every unit). Compared with ``cnnbook.models.ladder.Combinator``.
+    """
+    from .models.ladder import Combinator
+
+    generator = torch.Generator().manual_seed(2015)
+    for n, m in ((4, 3), (7, 5)):
+        z, u = (torch.randn(n, m, generator=generator) for _ in range(2))
+        g = Combinator(m)
+        with torch.no_grad():
+            g.a.copy_(torch.randn(10, m, generator=generator))
+            expected = g(z, u)
+        a = g.a.detach().clone()
+        got = fn(z.clone(), u.clone(), a.clone())
+        if isinstance(got, torch.Tensor) and got.shape == expected.shape:
+            sig = torch.sigmoid
+            mu = a[0] * sig(a[1] * u + a[2]) + a[3] * u + a[4]
+            v = a[5] * sig(a[6] * u + a[7]) + a[8] * u + a[9]
+            mu_lin = a[0] * sig(a[1] * u + a[2]) + a[4]
+            v_lin = a[5] * sig(a[6] * u + a[7]) + a[9]
+            mu_sig = a[0] * (a[1] * u + a[2]) + a[3] * u + a[4]
+            v_sig = a[5] * (a[6] * u + a[7]) + a[8] * u + a[9]
+            hints = {  # what a typical mistake gives, and what it missed
+                "mu and v are swapped: a1 ... a5 make the mean mu(u), "
+                "a6 ... a10 the scale v(u)": (z - v) * mu + v,
+                "z~ is scaled without centring: subtract mu(u) before "
+                "multiplying by v(u), then add it back": z * v + mu,
+                "mu(u) is not added back after the scaling": (z - mu) * v,
+                "the linear terms a4 u and a9 u are missing": (z - mu_lin)
+                * v_lin
+                + mu_lin,
+                "the sigmoids are missing": (z - mu_sig) * v_sig + mu_sig,
+            }
+            for hint, wrong in hints.items():
+                if torch.allclose(
+                    got.float(), wrong, atol=1e-4
+                ) and not torch.allclose(wrong, expected, atol=1e-4):
+                    raise AssertionError(f"z~ of shape {(n, m)}: {hint}.")
+        _compare(f"combinator, z~ of shape {(n, m)}", got, expected)
+    print(
+        "Correct: your combinator computes z^ = (z~ - mu(u)) v(u) + mu(u), "
+        "the ladder's vanilla g."
+    )

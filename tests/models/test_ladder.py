@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from cnnbook import models
-from cnnbook.models.ladder import Combinator, LadderNetwork, LadderOutput, fit_ladder
+from cnnbook import diagram, models
+from cnnbook.models.ladder import BatchNormalize, Combinator, EncoderLayer, LadderNetwork, LadderOutput, fit_ladder
 from cnnbook.summary import count_params
 
 SMALL = (784, 20, 10)
@@ -70,3 +70,48 @@ def test_bad_options_are_refused():
         LadderNetwork((100, 10))
     with pytest.raises(ValueError, match="28x28"):
         LadderNetwork(SMALL).eval()(torch.randn(1, 1, 32, 32))
+
+
+def test_batch_normalize_keeps_the_groups_apart_and_tracks_the_last_one():
+    norm = BatchNormalize(3, momentum=0.5)
+    x = torch.cat([torch.randn(4, 3) + 5.0, torch.randn(6, 3) - 2.0])
+    z, mean, std = norm(x, num_labeled=4, update=True)
+    assert z.shape == mean.shape == std.shape == (10, 3)
+    assert torch.allclose(z[:4].mean(0), torch.zeros(3), atol=1e-5) and torch.allclose(z[4:].mean(0), torch.zeros(3), atol=1e-5)
+    assert torch.allclose(norm.running_mean, 0.5 * x[4:].mean(0))  # half-way from 0 towards the second group
+    norm.eval()
+    z_eval, _, _ = norm(x)
+    assert torch.allclose(z_eval, (x - norm.running_mean) / torch.sqrt(norm.running_var + 1e-5))
+
+
+def test_an_encoder_layer_is_shared_by_the_clean_and_the_noisy_pass():
+    torch.manual_seed(0)
+    layer = EncoderLayer(5, 4)
+    h = torch.randn(8, 5)
+    clean, z, _, _ = layer(h)
+    assert torch.allclose(clean, torch.relu(z + layer.beta)) and (clean >= 0).all()
+    noisy, z_noisy, _, _ = layer(h, noise_std=0.3)
+    assert not torch.allclose(z_noisy, z) and torch.allclose(z_noisy, z, atol=2.0)
+    top = EncoderLayer(5, 3, top=True)
+    logits, z, _, _ = top(h)
+    assert torch.allclose(logits, top.gamma * (z + top.beta))
+
+
+class _Training(torch.nn.Module):
+    """The ladder in training mode, as the chapter draws it (a diagram runs models in evaluation mode)."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        self.net.train()
+        return tuple(self.net(x))
+
+
+def test_a_diagram_shows_the_ladder_as_its_parts():
+    d = diagram.draw(_Training(LadderNetwork(SMALL)), input_size=(1, 28, 28), depth=2)
+    kinds = [layer.type for layer in d.layers]
+    assert kinds.count("EncoderLayer") == 4  # two layers, a noisy and a clean pass
+    assert kinds.count("Combinator") == 3 and kinds.count("DenoisingCost") == 3
+    assert len(d.layers) < 30

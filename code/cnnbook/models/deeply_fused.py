@@ -1,4 +1,5 @@
-"""Deeply-fused nets: a deep and a shallow network, summed at several points along the way.
+"""Deeply-fused nets: a deep and a shallow network, summed at several points
+along the way.
 
 Paper: J. Wang, Z. Wei, T. Zhang, W. Zeng, "Deeply-Fused Nets",
 arXiv:1605.07716, 2016.
@@ -52,73 +53,136 @@ SHALLOW = ("conv", "identity")
 CIFAR_WIDTHS = (16, 32, 64)
 
 
-def deep_piece(in_channels: int, out_channels: int, stride: int, layers: int) -> nn.Sequential:
-    """``layers`` 3x3 convolutions, BN-ReLU between them, ending with BN (the first one takes the stride)."""
+def deep_piece(
+    in_channels: int, out_channels: int, stride: int, layers: int
+) -> nn.Sequential:
+    """``layers`` 3x3 convolutions, BN-ReLU between them, ending with BN
+    (the first one takes the stride).
+    """
     modules: list[nn.Module] = []
     for i in range(layers):
-        modules.append(nn.Conv2d(in_channels if i == 0 else out_channels, out_channels, 3,
-                                 stride if i == 0 else 1, 1, bias=False))  # fmt: skip
+        modules.append(
+            nn.Conv2d(
+                in_channels if i == 0 else out_channels,
+                out_channels,
+                3,
+                stride if i == 0 else 1,
+                1,
+                bias=False,
+            )
+        )
         modules.append(nn.BatchNorm2d(out_channels))
         if i < layers - 1:
             modules.append(nn.ReLU(inplace=True))
     return nn.Sequential(*modules)
 
 
-def shallow_piece(in_channels: int, out_channels: int, stride: int, kind: str) -> nn.Module:
-    """One 3x3 convolution with BN ("conv"), or the identity ("identity"; a 1x1 projection with BN if needed)."""
+def shallow_piece(
+    in_channels: int, out_channels: int, stride: int, kind: str
+) -> nn.Module:
+    """One 3x3 convolution with BN ("conv"), or the identity ("identity";
+    a 1x1 projection with BN if needed).
+    """
     if kind == "conv":
-        return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False),
-                             nn.BatchNorm2d(out_channels))  # fmt: skip
+        return nn.Sequential(
+            nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False),
+            nn.BatchNorm2d(out_channels),
+        )
     if stride != 1 or in_channels != out_channels:
-        return nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),
-                             nn.BatchNorm2d(out_channels))  # fmt: skip
+        return nn.Sequential(
+            nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),
+            nn.BatchNorm2d(out_channels),
+        )
     return nn.Identity()
 
 
 class FusedBlock(nn.Module):
-    """x_next = ReLU(deep(x) + shallow(x)): one block of each base network, fused by a sum."""
+    """x_next = ReLU(deep(x) + shallow(x)): one block of each base network,
+    fused by a sum.
+    """
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, deep_layers: int = 2,
-                 shallow: str = "conv") -> None:  # fmt: skip
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        stride: int = 1,
+        deep_layers: int = 2,
+        shallow: str = "conv",
+    ) -> None:
         super().__init__()
         if shallow not in SHALLOW:
-            raise ValueError(f"shallow={shallow!r}: use 'conv' (one 3x3 convolution) or 'identity' (a residual unit)")
+            raise ValueError(
+                f"shallow={shallow!r}: use 'conv' (one 3x3 convolution) "
+                "or 'identity' (a residual unit)"
+            )
         if not (isinstance(deep_layers, int) and deep_layers >= 1):
-            raise ValueError(f"deep_layers={deep_layers!r} must be a whole number >= 1")
-        # The shallow piece first, as a residual unit registers its shortcut before its branch.
-        self.shallow = shallow_piece(in_channels, out_channels, stride, shallow)
+            raise ValueError(
+                f"deep_layers={deep_layers!r} must be a whole number >= 1"
+            )
+        # The shallow piece first, as a residual unit registers its
+        # shortcut before its branch.
+        self.shallow = shallow_piece(
+            in_channels, out_channels, stride, shallow
+        )
         self.deep = deep_piece(in_channels, out_channels, stride, deep_layers)
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu(self.deep(x) + self.shallow(x))  # the fusion: one sum that feeds both next blocks
+        # The fusion: one sum that feeds both next blocks.
+        return self.relu(self.deep(x) + self.shallow(x))
 
 
 class DeeplyFusedNet(nn.Module):
-    """A 3x3 stem, three stages of ``blocks`` fused blocks, global average pooling and a linear classifier."""
+    """A 3x3 stem, three stages of ``blocks`` fused blocks, global average
+    pooling and a linear classifier.
+    """
 
-    def __init__(self, blocks: int = 3, deep_layers: int = 2, shallow: str = "conv", *, num_classes: int = 10,
-                 in_channels: int = 3, width: float = 1.0, name: str = "dfn_cifar") -> None:  # fmt: skip
+    def __init__(
+        self,
+        blocks: int = 3,
+        deep_layers: int = 2,
+        shallow: str = "conv",
+        *,
+        num_classes: int = 10,
+        in_channels: int = 3,
+        width: float = 1.0,
+        name: str = "dfn_cifar",
+    ) -> None:
         super().__init__()
         if not (isinstance(blocks, int) and blocks >= 1):
-            raise ValueError(f"blocks={blocks!r}: each stage needs at least one fused block")
+            raise ValueError(
+                f"blocks={blocks!r}: each stage needs at least one fused block"
+            )
         if not width > 0:
-            raise ValueError(f"width={width!r} must be positive (1: 16/32/64 channels)")
+            raise ValueError(
+                f"width={width!r} must be positive (1: 16/32/64 channels)"
+            )
         widths = [max(1, round(c * width)) for c in CIFAR_WIDTHS]
         self.in_channels, self.name = in_channels, name
         self.stem = conv_bn_relu(in_channels, widths[0], 3)  # N x 16 x 32 x 32
         stages, channels = [], widths[0]
         for i, out_channels in enumerate(widths):
-            stage = [FusedBlock(channels if j == 0 else out_channels, out_channels, 2 if i and not j else 1,
-                                deep_layers, shallow) for j in range(blocks)]  # fmt: skip
-            stages.append(nn.Sequential(*stage))  # N x 16 x 32 x 32, N x 32 x 16 x 16, N x 64 x 8 x 8
+            stage = [
+                FusedBlock(
+                    channels if j == 0 else out_channels,
+                    out_channels,
+                    2 if i and not j else 1,
+                    deep_layers,
+                    shallow,
+                )
+                for j in range(blocks)
+            ]
+            # N x 16 x 32 x 32, N x 32 x 16 x 16, N x 64 x 8 x 8
+            stages.append(nn.Sequential(*stage))
             channels = out_channels
         self.stages = nn.Sequential(*stages)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(channels, num_classes)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.kaiming_normal_(
+                    m.weight, mode="fan_out", nonlinearity="relu"
+                )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expect_input(x, self.name, self.in_channels, min_size=4)
@@ -127,25 +191,42 @@ class DeeplyFusedNet(nn.Module):
 
 
 def load_in_order(target: nn.Module, source: nn.Module) -> nn.Module:
-    """Copy ``source``'s state into ``target`` entry by entry, in order; the shapes must agree. Returns ``target``.
+    """Copy ``source``'s state into ``target`` entry by entry, in order;
+    the shapes must agree. Returns ``target``.
 
     For two networks built from the same layers in the same order under
-    different names, e.g. ``dfn_cifar(shallow="identity")`` and ``resnet20(shortcut="B")``.
+    different names, e.g. ``dfn_cifar(shallow="identity")`` and
+    ``resnet20(shortcut="B")``.
     """
     mine, theirs = target.state_dict(), source.state_dict()
     if len(mine) != len(theirs):
-        raise ValueError(f"the networks differ: {len(mine)} state entries against {len(theirs)}")
+        raise ValueError(
+            f"the networks differ: {len(mine)} state entries against "
+            f"{len(theirs)}"
+        )
     state = OrderedDict()
     for (name, value), (other, given) in zip(mine.items(), theirs.items()):
         if value.shape != given.shape:
-            raise ValueError(f"{name} {tuple(value.shape)} does not match {other} {tuple(given.shape)}")
+            raise ValueError(
+                f"{name} {tuple(value.shape)} does not match {other} "
+                f"{tuple(given.shape)}"
+            )
         state[name] = given
     target.load_state_dict(state)
     return target
 
 
 @register(input_size=(3, 32, 32), num_classes=10)
-def dfn_cifar(num_classes: int = 10, blocks: int = 3, deep_layers: int = 2, shallow: str = "conv",
-              **options) -> DeeplyFusedNet:  # fmt: skip
-    """A deeply-fused net in the CIFAR ResNets' layout; ``shallow="identity"`` makes it ResNet-(6 blocks + 2)."""
-    return DeeplyFusedNet(blocks, deep_layers, shallow, num_classes=num_classes, **options)
+def dfn_cifar(
+    num_classes: int = 10,
+    blocks: int = 3,
+    deep_layers: int = 2,
+    shallow: str = "conv",
+    **options,
+) -> DeeplyFusedNet:
+    """A deeply-fused net in the CIFAR ResNets' layout;
+    ``shallow="identity"`` makes it ResNet-(6 blocks + 2).
+    """
+    return DeeplyFusedNet(
+        blocks, deep_layers, shallow, num_classes=num_classes, **options
+    )
