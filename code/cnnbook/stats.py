@@ -1,31 +1,35 @@
-"""Is a difference between two runs real? Paired tests on a shared test set, and spread over seeds.
+"""Is a difference between two runs real? Paired tests on a shared test set,
+and spread over seeds.
 
 Two models evaluated on the same test images are compared image by image:
 
     >>> from cnnbook import stats, train
     >>> logits_a, labels = train.predict(model_a, data.test)
     >>> logits_b, _ = train.predict(model_b, data.test)
-    >>> result = stats.compare(logits_a.argmax(1) == labels, logits_b.argmax(1) == labels, names=("GAP", "FC"))
+    >>> right_a = logits_a.argmax(1) == labels
+    >>> right_b = logits_b.argmax(1) == labels
+    >>> result = stats.compare(right_a, right_b, names=("GAP", "FC"))
     >>> result.verdict
-    'GAP beats FC by 1.4 points (80.9% against 79.5%; McNemar p = 0.003, 95% interval 0.5 to 2.3 points).'
+    'GAP beats FC by 1.4 points (80.9% against 79.5%; McNemar p = 0.003, 95%
+    interval 0.5 to 2.3 points).'
 
-Only the images where the two models disagree carry information about which
-is better: McNemar's test asks whether "A right, B wrong" happens more often
-than "A wrong, B right" than a fair coin would give. It is exact here (a
-binomial test on the disagreements), so it holds for small test sets too.
-The interval is a paired bootstrap of the accuracy difference. A verdict says
-"A beats B" only when the test rejects equality at the 5% level; otherwise it
-says that the run cannot tell them apart, and by how much they differed.
+Only the images where the two models disagree carry information about which is
+better: McNemar's test asks whether "A right, B wrong" happens more often than
+"A wrong, B right" than a fair coin would give. It is exact here (a binomial
+test on the disagreements), so it holds for small test sets too. The interval
+is a paired bootstrap of the accuracy difference. A verdict says "A beats B"
+only when the test rejects equality at the 5% level; otherwise it says that the
+run cannot tell them apart, and by how much they differed.
 
 Two sets of measurements that are not paired (the layer-1 filters of two
-networks, say) are compared by :func:`compare_samples`: a permutation test
-of the difference of their means, which asks how often relabelling the
-values at random gives a difference as large. For booleans (is a filter
-dead?) the means are shares, and the test compares the two shares.
+networks, say) are compared by :func:`compare_samples`: a permutation test of
+the difference of their means, which asks how often relabelling the values at
+random gives a difference as large. For booleans (is a filter dead?) the means
+are shares, and the test compares the two shares.
 
-Overfitting is a difference of differences: :func:`compare_gaps` takes
-each model's correctness on the training images and on the test images and
-gives a bootstrap interval of the difference of the two train-test gaps.
+Overfitting is a difference of differences: :func:`compare_gaps` takes each
+model's correctness on the training images and on the test images and gives a
+bootstrap interval of the difference of the two train-test gaps.
 
 Seeds: :func:`over_seeds` runs a function for several seeds and reports the
 mean and the standard deviation, the noise a single run cannot show.
@@ -40,20 +44,35 @@ from typing import Callable, Sequence
 
 import torch
 
-__all__ = ["Comparison", "compare", "GapComparison", "compare_gaps", "mcnemar_p_value", "paired_bootstrap", "SeedRuns", "over_seeds",
-           "SampleComparison", "compare_samples"]
+__all__ = [
+    "Comparison",
+    "compare",
+    "GapComparison",
+    "compare_gaps",
+    "mcnemar_p_value",
+    "paired_bootstrap",
+    "SeedRuns",
+    "over_seeds",
+    "SampleComparison",
+    "compare_samples",
+]
 
-LEVEL = 0.05  # a difference is called real when the two-sided p-value is below this
+# a difference is called real when the two-sided p-value is below this
+LEVEL = 0.05
 
 
 def mcnemar_p_value(only_a: int, only_b: int) -> float:
-    """Exact two-sided McNemar p-value: ``only_a`` images only A got right, ``only_b`` only B.
+    """Exact two-sided McNemar p-value: ``only_a`` images only A got right,
+    ``only_b`` only B.
 
     Under "A and B are equally good" each disagreement goes either way with
-    probability 1/2, so the smaller count follows Binomial(n, 1/2), n = only_a + only_b.
+    probability 1/2, so the smaller count follows Binomial(n, 1/2), n = only_a
+    + only_b.
     """
     if only_a < 0 or only_b < 0:
-        raise ValueError(f"counts must not be negative, got {only_a} and {only_b}")
+        raise ValueError(
+            f"counts must not be negative, got {only_a} and {only_b}"
+        )
     n, k = only_a + only_b, min(only_a, only_b)
     if n == 0:
         return 1.0
@@ -62,25 +81,38 @@ def mcnemar_p_value(only_a: int, only_b: int) -> float:
 
 
 def paired_bootstrap(
-    correct_a: torch.Tensor, correct_b: torch.Tensor, *, samples: int = 2000, seed: int = 0
+    correct_a: torch.Tensor,
+    correct_b: torch.Tensor,
+    *,
+    samples: int = 2000,
+    seed: int = 0,
 ) -> tuple[float, float]:
-    """95% interval of accuracy(A) - accuracy(B), resampling the test images (the same images for both)."""
+    """95% interval of accuracy(A) - accuracy(B), resampling the test images
+    (the same images for both).
+    """
     a, b = _booleans(correct_a, correct_b)
     generator = torch.Generator().manual_seed(seed)
     index = torch.randint(0, len(a), (samples, len(a)), generator=generator)
-    differences = (a[index].double().mean(1) - b[index].double().mean(1)).sort().values
-    return differences[int(0.025 * samples)].item(), differences[int(0.975 * samples) - 1].item()
+    differences = (
+        (a[index].double().mean(1) - b[index].double().mean(1)).sort().values
+    )
+    return differences[int(0.025 * samples)].item(), differences[
+        int(0.975 * samples) - 1
+    ].item()
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """Two models on the same test images: accuracies, the paired test, and what may be concluded."""
+    """Two models on the same test images: accuracies, the paired test, and
+    what may be concluded.
+    """
 
     names: tuple[str, str]
     accuracy: tuple[float, float]
     only: tuple[int, int]  # images only A got right, only B got right
     p_value: float
-    interval: tuple[float, float]  # 95% paired bootstrap interval of the difference (fractions)
+    # 95% paired bootstrap interval of the difference (fractions)
+    interval: tuple[float, float]
 
     @property
     def difference(self) -> float:
@@ -94,28 +126,52 @@ class Comparison:
 
     @property
     def verdict(self) -> str:
-        """One sentence for the page: who wins, or that the two are within the noise of each other."""
+        """One sentence for the page: who wins, or that the two are within
+        the noise of each other.
+        """
         (a, b), (acc_a, acc_b) = self.names, self.accuracy
         low, high = (100 * x for x in self.interval)
         if self.significant and self.difference < 0:
             low, high = -high, -low  # the winner's lead, as the verdict reads
-        evidence = f"McNemar p = {self.p_value:.2g}, 95% interval {low:+.1f} to {high:+.1f} points"
+        evidence = (
+            f"McNemar p = {self.p_value:.2g}, 95% interval {low:+.1f} "
+            f"to {high:+.1f} points"
+        )
         if self.significant:
-            winner, loser, acc_w, acc_l = (a, b, acc_a, acc_b) if self.difference > 0 else (b, a, acc_b, acc_a)
+            winner, loser, acc_w, acc_l = (
+                (a, b, acc_a, acc_b)
+                if self.difference > 0
+                else (b, a, acc_b, acc_a)
+            )
             points = 100 * abs(self.difference)
-            return f"{winner} beats {loser} by {points:.1f} points ({acc_w:.1%} against {acc_l:.1%}; {evidence})."
-        return (f"{a} and {b} are within the noise of each other: {acc_a:.1%} against {acc_b:.1%}, a difference "
-                f"of {100 * self.difference:+.1f} points, which this run cannot tell from chance ({evidence}).")  # fmt: skip
+            return (
+                f"{winner} beats {loser} by {points:.1f} points "
+                f"({acc_w:.1%} against {acc_l:.1%}; {evidence})."
+            )
+        return (
+            f"{a} and {b} are within the noise of each other: {acc_a:.1%} "
+            f"against {acc_b:.1%}, a difference "
+            f"of {100 * self.difference:+.1f} points, which this run "
+            f"cannot tell from chance ({evidence})."
+        )
 
     def __str__(self) -> str:
         return self.verdict
 
 
-def compare(correct_a: torch.Tensor, correct_b: torch.Tensor, names: Sequence[str] = ("A", "B")) -> Comparison:
-    """Compare two models from their per-image correctness on the same test set (boolean tensors of equal length)."""
+def compare(
+    correct_a: torch.Tensor,
+    correct_b: torch.Tensor,
+    names: Sequence[str] = ("A", "B"),
+) -> Comparison:
+    """Compare two models from their per-image correctness on the same test
+    set (boolean tensors of equal length).
+    """
     a, b = _booleans(correct_a, correct_b)
     if len(names) != 2:
-        raise ValueError(f"names must be two names, one per model, got {names!r}")
+        raise ValueError(
+            f"names must be two names, one per model, got {names!r}"
+        )
     only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
     return Comparison(
         names=(str(names[0]), str(names[1])),
@@ -126,15 +182,25 @@ def compare(correct_a: torch.Tensor, correct_b: torch.Tensor, names: Sequence[st
     )
 
 
-def _booleans(correct_a: torch.Tensor, correct_b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    a, b = torch.as_tensor(correct_a).cpu().flatten(), torch.as_tensor(correct_b).cpu().flatten()
+def _booleans(
+    correct_a: torch.Tensor, correct_b: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    a, b = (
+        torch.as_tensor(correct_a).cpu().flatten(),
+        torch.as_tensor(correct_b).cpu().flatten(),
+    )
     if a.shape != b.shape or len(a) == 0:
         raise ValueError(
-            f"correct_a and correct_b must say, for the same test images, whether each model was right: got "
-            f"{len(a)} and {len(b)} values. Evaluate both models on one test set (train.predict(model, data.test))."
+            f"correct_a and correct_b must say, for the same test images, "
+            "whether each model was right: got "
+            f"{len(a)} and {len(b)} values. Evaluate both models on one test "
+            "set (train.predict(model, data.test))."
         )
     if a.dtype != torch.bool or b.dtype != torch.bool:
-        raise ValueError("correct_a and correct_b must be boolean tensors, e.g. logits.argmax(1) == labels")
+        raise ValueError(
+            "correct_a and correct_b must be boolean tensors, "
+            "e.g. logits.argmax(1) == labels"
+        )
     return a, b
 
 
@@ -242,15 +308,24 @@ class SeedRuns:
 
     @property
     def std(self) -> float:
-        """The sample standard deviation (0 for a single run, which shows no noise at all)."""
+        """The sample standard deviation (0 for a single run, which shows no
+        noise at all).
+        """
         return statistics.stdev(self.values) if len(self.values) > 1 else 0.0
 
     def __str__(self) -> str:
-        return f"{self.mean:.4g} ± {self.std:.2g} (mean ± standard deviation over {len(self.values)} seeds)"
+        return (
+            f"{self.mean:.4g} ± {self.std:.2g} (mean ± standard deviation "
+            f"over {len(self.values)} seeds)"
+        )
 
 
-def over_seeds(run: Callable[[int], float], seeds: Sequence[int] = (0, 1, 2)) -> SeedRuns:
-    """Call ``run(seed)`` for each seed and collect the numbers it returns (e.g. a test accuracy)."""
+def over_seeds(
+    run: Callable[[int], float], seeds: Sequence[int] = (0, 1, 2)
+) -> SeedRuns:
+    """Call ``run(seed)`` for each seed and collect the numbers it returns
+    (e.g. a test accuracy).
+    """
     if not seeds:
         raise ValueError("over_seeds needs at least one seed")
     return SeedRuns(tuple(seeds), tuple(float(run(seed)) for seed in seeds))
@@ -282,15 +357,21 @@ class SampleComparison:
         """One sentence: which mean is larger, or within the noise."""
         (a, b), (mean_a, mean_b) = self.names, self.means
         values = f"{mean_a:{self.fmt}} against {mean_b:{self.fmt}}"
-        evidence = (f"permutation test p = {self.p_value:.2g}, "
-                    f"{self.sizes[0]} and {self.sizes[1]} values")
+        evidence = (
+            f"permutation test p = {self.p_value:.2g}, "
+            f"{self.sizes[0]} and {self.sizes[1]} values"
+        )
         if self.significant:
             side = "higher" if self.difference > 0 else "lower"
-            return (f"{a} has a {side} {self.what} than {b} "
-                    f"({values}; {evidence}).")
-        return (f"{a} and {b} are within the noise of each other in "
-                f"{self.what}: {values}, which this run cannot tell from "
-                f"chance ({evidence}).")
+            return (
+                f"{a} has a {side} {self.what} than {b} "
+                f"({values}; {evidence})."
+            )
+        return (
+            f"{a} and {b} are within the noise of each other in "
+            f"{self.what}: {values}, which this run cannot tell from "
+            f"chance ({evidence})."
+        )
 
     def __str__(self) -> str:
         return self.verdict
@@ -316,9 +397,12 @@ def compare_samples(
     """
     if len(names) != 2:
         raise ValueError(
-            f"names must be two names, one per sample, got {names!r}")
-    a, b = (torch.as_tensor(v).detach().cpu().flatten().double()
-            for v in (values_a, values_b))
+            f"names must be two names, one per sample, got {names!r}"
+        )
+    a, b = (
+        torch.as_tensor(v).detach().cpu().flatten().double()
+        for v in (values_a, values_b)
+    )
     if len(a) < 2 or len(b) < 2:
         raise ValueError(
             "compare_samples needs at least two values in each sample, got "
@@ -326,14 +410,19 @@ def compare_samples(
         )
     if not (a.isfinite().all() and b.isfinite().all()):
         raise ValueError(
-            "compare_samples: the values must be finite (no NaN or infinity)")
+            "compare_samples: the values must be finite (no NaN or infinity)"
+        )
     if permutations < 1:
         raise ValueError(f"permutations={permutations} must be at least 1")
     pooled = torch.cat([a, b])
     observed = (a.mean() - b.mean()).abs()
     generator = torch.Generator().manual_seed(seed)
-    order = torch.stack([torch.randperm(len(pooled), generator=generator)
-                         for _ in range(permutations)])
+    order = torch.stack(
+        [
+            torch.randperm(len(pooled), generator=generator)
+            for _ in range(permutations)
+        ]
+    )
     shuffled = pooled[order]
     n = len(a)
     differences = (shuffled[:, :n].mean(1) - shuffled[:, n:].mean(1)).abs()
@@ -347,4 +436,3 @@ def compare_samples(
         p_value=(extreme + 1) / (permutations + 1),
         fmt=fmt,
     )
-
