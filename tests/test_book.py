@@ -147,6 +147,7 @@ DIAGRAM_PAGES = {"chapters/lenet5": 1, "chapters/alexnet": 1, "chapters/zfnet": 
                  "chapters/vgg": 1, "chapters/googlenet": 3, "chapters/inception-v2-v3": 4,
                  "chapters/inception-v4": 5, "chapters/resnet": 4, "chapters/preact-resnet": 3,
                  "chapters/resnext": 5, "chapters/stochastic-depth": 2, "chapters/densenet": 2,
+                 "chapters/highway-fractalnet": 3, "chapters/dsn-ladder-dfn": 4,
                  "chapters/diagrams": None}  # fmt: skip
 # Opens every collapsed <details>, then measures each diagram as the browser laid it out.
 DIAGRAMS_RENDERED = """() => {

@@ -152,3 +152,17 @@ def test_misclassified_most_confident_mistakes_first():
     labels = torch.tensor([0, 0, 0, 1])
     assert plots.misclassified(logits, labels).tolist() == [2, 3, 1]
     assert plots.misclassified(logits, labels, k=2).tolist() == [2, 3]
+
+
+def test_lenet5_architecture_is_drawn_from_the_model():
+    # The figure of chapter 1 (scripts/make_figures.py saves it into imgs/).
+    fig = plots.draw_lenet5_architecture()
+    assert isinstance(fig, Figure)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    for label in ("INPUT", "C3: f. maps", "16@10x10", "120", "Subsampling"):
+        assert label in texts, f"{label!r} is not in the figure: {texts}"
+    shapes = plots.lenet5_stage_shapes(models.create("lenet5"), (1, 32, 32))
+    assert shapes[1:4] == [(6, 28, 28), (6, 14, 14), (16, 10, 10)]
+    assert shapes[-3:] == [(120,), (84,), (10,)]  # C5's 1x1 maps: a vector
+    seven = models.create("lenet5", num_classes=7)
+    assert plots.lenet5_stage_shapes(seven, (1, 32, 32))[-1] == (7,)

@@ -84,3 +84,12 @@ def test_bad_options_are_refused():
         models.create("fractalnet20", blocks=2, width=0.1)(torch.randn(1, 3, 4, 4), column=3)
     with pytest.raises(ValueError, match="at least one column"):
         FractalBlock(3, 4, 0)
+
+
+def test_a_join_of_one_input_passes_it_through_and_joins_average():
+    block = FractalBlock(3, 4, 2).train()
+    block.local_drop = 0.5
+    x = torch.randn(2, 4, 5, 5)
+    assert block.join([x]) is x and block.join([None, x]) is x
+    y = torch.randn(2, 4, 5, 5)
+    assert torch.allclose(block.eval().join([x, y]), (x + y) / 2)

@@ -43,13 +43,14 @@ Where this code departs from the paper:
   crops and their flips, averaging over ten crops at test time) belongs to
   the data pipeline, not to the model.
 
-Options, for the chapter's experiments (``create("alexnet", activation="tanh")``):
-``activation`` ("relu" | "tanh", Sec. 3.1), ``lrn`` (Sec. 3.3), ``pool``
-("overlap": 3x3/2 | "plain": 2x2/2, Sec. 3.4), ``dropout`` (Sec. 4.2),
-``groups`` (2: the two-GPU connectivity | 1: every kernel sees all maps),
-``init`` ("paper" | "he": He et al. 2015 | "pytorch": PyTorch's default), and the
-sizes ``width`` (multiplies every convolution's number of kernels) and
-``hidden`` (units of fc6 and fc7).
+Options, for the chapter's experiments
+(``create("alexnet", activation="tanh")``): ``activation`` ("relu" |
+"tanh", Sec. 3.1), ``lrn`` (Sec. 3.3), ``pool`` ("overlap": 3x3/2 |
+"plain": 2x2/2, Sec. 3.4), ``dropout`` (Sec. 4.2), ``groups`` (2: the
+two-GPU connectivity | 1: every kernel sees all maps), ``init`` ("paper" |
+"he": He et al. 2015 | "pytorch": PyTorch's default), and the sizes
+``width`` (multiplies every convolution's number of kernels) and ``hidden``
+(units of fc6 and fc7).
 
 ``alexnet_cifar`` is AlexNet for 3x32x32 CIFAR images; what changed:
 - conv1 is 5x5 with stride 1 and padding 2 (an 11x11/4 stem would leave 6x6
@@ -68,6 +69,17 @@ sizes ``width`` (multiplies every convolution's number of kernels) and
   here; PyTorch's default (uniform, bound 1/sqrt(fan-in)) by 1/sqrt(3). Either
   way little of the signal reaches fc8 at the start, and a short run sits at
   chance for its first epochs.
+
+``Fig1Net`` is the small network of the paper's Fig. 1, not registered in the
+zoo: "a four-layer convolutional neural network" on CIFAR-10, trained with
+ReLUs and with tanh units. The paper does not list its layers; these are
+those of cuda-convnet's ``layers-18pct.cfg``, Krizhevsky's own four-layer
+CIFAR-10 network of the time (conv 5x5 with 32, 32 and 64 kernels, max then
+average 3x3/2 pooling, fc10), without its two response normalisations: the
+figure's networks had "no regularization of any kind", and the normalisation
+layers would add a third non-linearity to a comparison of two. Initialisation
+as in Sec. 5: weights from N(0, 0.01^2), bias 1 in the second convolutional
+layer (as in AlexNet's conv2), 0 elsewhere.
 """
 
 from __future__ import annotations
@@ -93,20 +105,25 @@ def _choose(option: str, value: str, choices: tuple[str, ...]) -> str:
 
 
 class AlexNet(nn.Module):
-    """AlexNet; the defaults are the 2012 paper (with ``stem="imagenet"``, 227x227 inputs).
+    """AlexNet; the defaults are the 2012 paper's (227x227 inputs).
 
     Args:
         num_classes: units of fc8.
         in_channels: channels of the input images.
-        stem: "imagenet" (conv1 11x11/4, 227x227 input) or "cifar" (conv1 5x5/1, 32x32 input).
-        activation: "relu" (paper) or "tanh", after every convolution and hidden fc layer.
-        lrn: local response normalisation after conv1 and conv2 (paper: True).
-        pool: "overlap" (3x3 windows, stride 2; paper) or "plain" (2x2, stride 2).
-        dropout: dropout probability on the outputs of fc6 and fc7 (paper: 0.5).
-        groups: groups of conv2, conv4 and conv5 (paper: 2, one per GPU; 1: dense).
-        width: multiplies the number of kernels of every convolution (paper: 1).
+        stem: "imagenet" (conv1 11x11/4, 227x227 input) or "cifar"
+            (conv1 5x5/1, 32x32 input).
+        activation: "relu" (paper) or "tanh", after every convolution and
+            hidden fc layer.
+        lrn: local response normalisation after conv1 and conv2 (paper).
+        pool: "overlap" (3x3 windows, stride 2; paper) or "plain" (2x2,
+            stride 2).
+        dropout: dropout probability on fc6's and fc7's outputs (paper: 0.5).
+        groups: groups of conv2, conv4 and conv5 (paper: 2, one per GPU;
+            1: dense).
+        width: multiplies every convolution's number of kernels (paper: 1).
         hidden: units of fc6 and fc7 (paper: 4096).
-        init: "paper" (Sec. 5), "he" (He et al. 2015, with the activation's gain) or "pytorch" (its default).
+        init: "paper" (Sec. 5), "he" (He et al. 2015, with the
+            activation's gain) or "pytorch" (its default).
         name: the registered name, used in error messages.
     """
 
@@ -127,41 +144,59 @@ class AlexNet(nn.Module):
     ) -> None:
         super().__init__()
         _choose("stem", stem, ("imagenet", "cifar"))
-        act = ACTIVATIONS[_choose("activation", activation, tuple(ACTIVATIONS))]
+        act = ACTIVATIONS[
+            _choose("activation", activation, tuple(ACTIVATIONS))
+        ]
         _choose("pool", pool, ("overlap", "plain"))
         _choose("init", init, ("paper", "he", "pytorch"))
         c1, c2, c3, c4, c5 = (round(c * width) for c in CHANNELS)
         if any(c % groups for c in (c1, c2, c3, c4, c5)):
             raise ValueError(
-                f"width={width} gives {c1, c2, c3, c4, c5} kernels, not all divisible by groups={groups}; "
-                "choose a width that keeps them even (0.25, 0.5, 1, ...) or groups=1."
+                f"width={width} gives {c1, c2, c3, c4, c5} kernels, not all "
+                f"divisible by groups={groups}; choose a width that keeps "
+                "them even (0.25, 0.5, 1, ...) or groups=1."
             )
 
         def pooling() -> nn.MaxPool2d:
-            # Overlapping: neighbouring windows share a row/column (z=3 > s=2); plain: they tile (z=s=2).
-            return nn.MaxPool2d(3, 2, ceil_mode=True) if pool == "overlap" else nn.MaxPool2d(2, 2)
+            # Overlapping: neighbouring windows share a row/column
+            # (z=3 > s=2); plain: they tile (z=s=2).
+            return (
+                nn.MaxPool2d(3, 2, ceil_mode=True)
+                if pool == "overlap"
+                else nn.MaxPool2d(2, 2)
+            )
 
         def normalisation() -> nn.Module:
-            return local_response_norm(size=5, alpha=1e-4, beta=0.75, k=2.0) if lrn else nn.Identity()
+            return (
+                local_response_norm(size=5, alpha=1e-4, beta=0.75, k=2.0)
+                if lrn
+                else nn.Identity()
+            )
 
-        if stem == "imagenet":
-            conv1 = nn.Conv2d(in_channels, c1, kernel_size=11, stride=4)  # N x 96 x 55 x 55
-        else:
-            conv1 = nn.Conv2d(in_channels, c1, kernel_size=5, stride=1, padding=2)  # N x 96 x 32 x 32
+        if stem == "imagenet":  # N x 96 x 55 x 55
+            conv1 = nn.Conv2d(in_channels, c1, kernel_size=11, stride=4)
+        else:  # N x 96 x 32 x 32
+            conv1 = nn.Conv2d(in_channels, c1, kernel_size=5, padding=2)
         self.features = nn.Sequential(OrderedDict(
             conv1=conv1, act1=act(), norm1=normalisation(),
             pool1=pooling(),  # N x 96 x 27 x 27 (cifar: 16 x 16)
-            conv2=nn.Conv2d(c1, c2, kernel_size=5, padding=2, groups=groups), act2=act(), norm2=normalisation(),
+            conv2=nn.Conv2d(c1, c2, 5, padding=2, groups=groups),
+            act2=act(), norm2=normalisation(),
             pool2=pooling(),  # N x 256 x 13 x 13 (cifar: 8 x 8)
-            conv3=nn.Conv2d(c2, c3, kernel_size=3, padding=1), act3=act(),  # both GPUs' maps
-            conv4=nn.Conv2d(c3, c4, kernel_size=3, padding=1, groups=groups), act4=act(),
-            conv5=nn.Conv2d(c4, c5, kernel_size=3, padding=1, groups=groups), act5=act(),
+            conv3=nn.Conv2d(c2, c3, 3, padding=1),  # both GPUs' maps
+            act3=act(),
+            conv4=nn.Conv2d(c3, c4, 3, padding=1, groups=groups),
+            act4=act(),
+            conv5=nn.Conv2d(c4, c5, 3, padding=1, groups=groups),
+            act5=act(),
             pool5=pooling(),  # N x 256 x 6 x 6 (cifar: 4 x 4)
         ))  # fmt: skip
-        self.map_size = 6 if stem == "imagenet" else 4  # side of pool5's maps
+        self.map_size = 6 if stem == "imagenet" else 4  # pool5's maps
         self.classifier = nn.Sequential(OrderedDict(
-            fc6=nn.Linear(c5 * self.map_size**2, hidden), act6=act(), drop6=nn.Dropout(dropout),  # N x 4096
-            fc7=nn.Linear(hidden, hidden), act7=act(), drop7=nn.Dropout(dropout),  # N x 4096
+            fc6=nn.Linear(c5 * self.map_size**2, hidden),  # N x 4096
+            act6=act(), drop6=nn.Dropout(dropout),
+            fc7=nn.Linear(hidden, hidden),  # N x 4096
+            act7=act(), drop7=nn.Dropout(dropout),
             fc8=nn.Linear(hidden, num_classes),  # N x 1000
         ))  # fmt: skip
         self.in_channels = in_channels
@@ -174,15 +209,20 @@ class AlexNet(nn.Module):
 
     @torch.no_grad()
     def init_paper_(self) -> None:
-        """Sec. 5: weights from N(0, 0.01^2); biases 1 in conv2, conv4, conv5, fc6, fc7 and 0 elsewhere."""
+        """Sec. 5: weights from N(0, 0.01^2); biases 1 in conv2, conv4,
+        conv5, fc6 and fc7, 0 elsewhere."""
         ones = {"conv2", "conv4", "conv5", "fc6", "fc7"}
-        for name, module in [*self.features.named_children(), *self.classifier.named_children()]:
+        for name, module in [
+            *self.features.named_children(),
+            *self.classifier.named_children(),
+        ]:
             if isinstance(module, (nn.Conv2d, nn.Linear)):
                 nn.init.normal_(module.weight, mean=0.0, std=0.01)
                 nn.init.constant_(module.bias, 1.0 if name in ones else 0.0)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """The five convolutional layers: N x 3 x 227 x 227 -> N x 256 x 6 x 6."""
+        """The five convolutional layers: N x 3 x 227 x 227 to
+        N x 256 x 6 x 6."""
         expect_input(x, self.name, self.in_channels, size=self.input_size)
         return self.features(x)
 
@@ -197,18 +237,70 @@ class AlexNet(nn.Module):
 @register(
     input_size=(3, 227, 227),
     reference=Reference(
-        "Krizhevsky et al. 2012, Fig. 2, counted layer by layer (the paper rounds it to '60 million'; "
-        "Caffe's bvlc_alexnet has the same count)",
+        "Krizhevsky et al. 2012, Fig. 2, counted layer by layer (the "
+        "paper rounds it to '60 million'; Caffe's bvlc_alexnet has the "
+        "same count)",
         params=60_965_224,
     ),
 )
 def alexnet(num_classes: int = 1000, **kwargs) -> AlexNet:
-    """AlexNet as trained on two GPUs in 2012: 60,965,224 parameters. Options: see :class:`AlexNet`."""
+    """AlexNet as trained on two GPUs in 2012: 60,965,224 parameters.
+    Options: see :class:`AlexNet`."""
     return AlexNet(num_classes, **kwargs)
 
 
 @register(input_size=(3, 32, 32), num_classes=10)
 def alexnet_cifar(num_classes: int = 10, **kwargs) -> AlexNet:
-    """AlexNet on 32x32 images: a 5x5/1 conv1, half the kernels, fc6/fc7 of 512, He init (see the module docstring)."""
-    options = dict(stem="cifar", width=0.5, hidden=512, init="he", name="alexnet_cifar")
+    """AlexNet on 32x32 images: a 5x5/1 conv1, half the kernels, fc6 and
+    fc7 of 512, He init (see the module docstring)."""
+    options = dict(
+        stem="cifar", width=0.5, hidden=512, init="he", name="alexnet_cifar"
+    )
     return AlexNet(num_classes, **{**options, **kwargs})
+
+
+class Fig1Net(nn.Module):
+    """The four-layer network of the paper's Fig. 1 (see the module
+    docstring): 89,578 parameters.
+
+    Args:
+        activation: "relu" or "tanh", after each of the three convolutions.
+        num_classes: units of the output layer.
+        in_channels: channels of the 32x32 input images.
+    """
+
+    def __init__(
+        self,
+        activation: str = "relu",
+        num_classes: int = 10,
+        in_channels: int = 3,
+    ) -> None:
+        super().__init__()
+        act = ACTIVATIONS[
+            _choose("activation", activation, tuple(ACTIVATIONS))
+        ]
+        self.features = nn.Sequential(OrderedDict(
+            conv1=nn.Conv2d(in_channels, 32, 5, padding=2),  # N x 32 x 32 x 32
+            act1=act(),
+            pool1=nn.MaxPool2d(3, 2, ceil_mode=True),  # N x 32 x 16 x 16
+            conv2=nn.Conv2d(32, 32, 5, padding=2), act2=act(),
+            pool2=nn.AvgPool2d(3, 2, ceil_mode=True),  # N x 32 x 8 x 8
+            conv3=nn.Conv2d(32, 64, 5, padding=2), act3=act(),
+            pool3=nn.AvgPool2d(3, 2, ceil_mode=True),  # N x 64 x 4 x 4
+        ))  # fmt: skip
+        self.fc = nn.Linear(64 * 4 * 4, num_classes)
+        self.in_channels = in_channels
+        self.init_paper_()
+
+    @torch.no_grad()
+    def init_paper_(self) -> None:
+        """Sec. 5: weights from N(0, 0.01^2); bias 1 in the second
+        convolutional layer (as in AlexNet's conv2), 0 elsewhere."""
+        for name, module in [*self.features.named_children(), ("fc", self.fc)]:
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                nn.init.normal_(module.weight, mean=0.0, std=0.01)
+                nn.init.constant_(module.bias, 1.0 if name == "conv2" else 0.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        expect_input(x, "Fig1Net", self.in_channels, size=32)
+        return self.fc(torch.flatten(self.features(x), 1))

@@ -29,7 +29,9 @@ Where this code departs from the paper:
 - Initialisation: PyTorch's default, uniform in +-1/sqrt(F) for a fan-in F,
   not the paper's Appendix C rule, uniform in +-2.4/F. The ratio of the two
   ranges, sqrt(F)/2.4, depends on the fan-in: about 2 for C1 (F = 25), 8 for
-  C5 (F = 400), so PyTorch starts the wide layers relatively larger.
+  C5 (F = 400), so PyTorch starts the wide layers relatively larger. S2's and
+  S4's coefficients start at 1 and their biases at 0, where the paper's rule
+  (F = 4) would draw them from +-0.6.
 
 ``lenet5_modern`` keeps the layer sizes but uses what later networks did
 instead: ReLU, max pooling, a full C3 and a linear output layer. Each of
@@ -48,28 +50,43 @@ from .layers import expect_input
 # Table I of the paper: for each of C3's 16 maps, the S2 maps it reads.
 C3_TABLE: tuple[tuple[int, ...], ...] = (
     (0, 1, 2), (1, 2, 3), (2, 3, 4), (3, 4, 5), (4, 5, 0), (5, 0, 1),
-    (0, 1, 2, 3), (1, 2, 3, 4), (2, 3, 4, 5), (3, 4, 5, 0), (4, 5, 0, 1), (5, 0, 1, 2),
+    (0, 1, 2, 3), (1, 2, 3, 4), (2, 3, 4, 5), (3, 4, 5, 0), (4, 5, 0, 1),
+    (5, 0, 1, 2),
     (0, 1, 3, 4), (1, 2, 4, 5), (0, 2, 3, 5),
     (0, 1, 2, 3, 4, 5),
 )  # fmt: skip
 
-# The RBF centres of the output layer: stylised 7x12 digits (the paper's Fig. 3).
-DIGIT_BITMAPS: tuple[str, ...] = (
-    " ##### |#     #|#     #|#     #|#     #|#     #|#     #|#     #|#     #|#     #| ##### |       ",
-    "   #   |  ##   | # #   |   #   |   #   |   #   |   #   |   #   |   #   |   #   | ##### |       ",
-    " ##### |#     #|      #|      #|     # |    #  |   #   |  #    | #     |#      |#######|       ",
-    " ##### |#     #|      #|      #|  #### |      #|      #|      #|      #|#     #| ##### |       ",
-    "     # |    ## |   # # |  #  # | #   # |#    # |#######|     # |     # |     # |     # |       ",
-    "#######|#      |#      |#      |###### |      #|      #|      #|      #|#     #| ##### |       ",
-    " ##### |#     #|#      |#      |###### |#     #|#     #|#     #|#     #|#     #| ##### |       ",
-    "#######|      #|     # |     # |    #  |    #  |   #   |   #   |  #    |  #    |  #    |       ",
-    " ##### |#     #|#     #|#     #| ##### |#     #|#     #|#     #|#     #|#     #| ##### |       ",
-    " ##### |#     #|#     #|#     #|#     #| ######|      #|      #|      #|#     #| ##### |       ",
+# The RBF centres of the output layer: stylised 7x12 bitmaps of the ten
+# digits (the paper's Fig. 3), side by side; "#" is a +1 pixel, "." a -1.
+DIGITS_PICTURE = """
+.#####. ...#... .#####. .#####. .....#. ####### .#####. ####### .#####. .#####.
+#.....# ..##... #.....# #.....# ....##. #...... #.....# ......# #.....# #.....#
+#.....# .#.#... ......# ......# ...#.#. #...... #...... .....#. #.....# #.....#
+#.....# ...#... ......# ......# ..#..#. #...... #...... .....#. #.....# #.....#
+#.....# ...#... .....#. ..####. .#...#. ######. ######. ....#.. .#####. #.....#
+#.....# ...#... ....#.. ......# #....#. ......# #.....# ....#.. #.....# .######
+#.....# ...#... ...#... ......# ####### ......# #.....# ...#... #.....# ......#
+#.....# ...#... ..#.... ......# .....#. ......# #.....# ...#... #.....# ......#
+#.....# ...#... .#..... ......# .....#. ......# #.....# ..#.... #.....# ......#
+#.....# ...#... #...... #.....# .....#. #.....# #.....# ..#.... #.....# #.....#
+.#####. .#####. ####### .#####. .....#. .#####. .#####. ..#.... .#####. .#####.
+....... ....... ....... ....... ....... ....... ....... ....... ....... .......
+"""
+# One string per digit, its 12 rows of 7 pixels joined by "|" ("#" and " ").
+DIGIT_BITMAPS: tuple[str, ...] = tuple(
+    "|".join(
+        row[8 * digit : 8 * digit + 7].replace(".", " ")
+        for row in DIGITS_PICTURE.strip().split("\n")
+    )
+    for digit in range(10)
 )
 
 
 def scaled_tanh(a: torch.Tensor) -> torch.Tensor:
-    """The paper's squashing function f(a) = A tanh(S a), A = 1.7159, S = 2/3 (Appendix A)."""
+    """The paper's squashing function (its Appendix A).
+
+    f(a) = A tanh(S a), A = 1.7159, S = 2/3.
+    """
     return 1.7159 * torch.tanh(a * (2.0 / 3.0))
 
 
@@ -79,7 +96,11 @@ class ScaledTanh(nn.Module):
 
 
 class Subsampling(nn.Module):
-    """S2/S4: each map's 2x2 sums, times a trainable coefficient, plus a trainable bias."""
+    """S2/S4: each map's 2x2 sums, times a coefficient, plus a bias.
+
+    One trainable coefficient and one trainable bias per map; they start at
+    1 and 0 (the activation that follows is a separate module).
+    """
 
     def __init__(self, channels: int) -> None:
         super().__init__()
@@ -88,11 +109,12 @@ class Subsampling(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         sums = nn.functional.avg_pool2d(x, 2) * 4
-        return sums * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+        shape = (1, -1, 1, 1)  # one coefficient and one bias per map
+        return sums * self.weight.view(shape) + self.bias.view(shape)
 
 
 class PartialConv2d(nn.Module):
-    """A convolution in which output map j sees only the input maps ``table[j]``.
+    """A convolution whose output map j sees only the input maps ``table[j]``.
 
     The layer holds exactly the paper's weights: one kernel per (output,
     input) pair of the table plus one bias per output map (for C3: 60 kernels
@@ -102,59 +124,82 @@ class PartialConv2d(nn.Module):
     per map.
     """
 
-    def __init__(self, table: tuple[tuple[int, ...], ...], kernel_size: int) -> None:
+    def __init__(
+        self, table: tuple[tuple[int, ...], ...], kernel_size: int
+    ) -> None:
         super().__init__()
         self.table = table
         self.in_channels = max(i for inputs in table for i in inputs) + 1
         self.out_channels = len(table)
         pairs = [(j, i) for j, inputs in enumerate(table) for i in inputs]
-        # PyTorch's default initialisation, uniform in +-1/sqrt(fan-in), with each
-        # output map's true fan-in (its inputs times the kernel area).
-        fan_in = torch.tensor([len(inputs) * kernel_size**2 for inputs in table])
+        # PyTorch's default initialisation, uniform in +-1/sqrt(fan-in), with
+        # each output map's true fan-in (its inputs times the kernel area).
+        fan_in = torch.tensor(
+            [len(inputs) * kernel_size**2 for inputs in table]
+        )
         bound = 1 / fan_in.sqrt()
         weight = torch.rand(len(pairs), kernel_size, kernel_size) * 2 - 1
-        self.weight = nn.Parameter(weight * bound[[j for j, _ in pairs]].view(-1, 1, 1))
+        self.weight = nn.Parameter(
+            weight * bound[[j for j, _ in pairs]].view(-1, 1, 1)
+        )
         self.bias = nn.Parameter((torch.rand(len(table)) * 2 - 1) * bound)
         # Where each kernel goes in the flattened out x in grid.
         slot = torch.tensor([j * self.in_channels + i for j, i in pairs])
         self.register_buffer("slot", slot, persistent=False)
 
     def full_weight(self) -> torch.Tensor:
-        """The out x in x k x k weight of the equivalent full convolution (zeros off the table)."""
+        """The out x in x k x k weight of the equivalent full convolution.
+
+        Zeros off the table.
+        """
         k = self.weight.shape[-1]
-        grid = self.weight.new_zeros(self.out_channels * self.in_channels, k, k)
+        grid = self.weight.new_zeros(
+            self.out_channels * self.in_channels, k, k
+        )
         grid = grid.index_copy(0, self.slot, self.weight)
         return grid.view(self.out_channels, self.in_channels, k, k)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return nn.functional.conv2d(x, self.full_weight(), self.bias)
 
-    def multiply_adds(self, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> int:
-        """Only the table's kernels count, at every output position (``cnnbook.summary``)."""
+    def multiply_adds(
+        self, inputs: tuple[torch.Tensor, ...], output: torch.Tensor
+    ) -> int:
+        """Only the table's kernels count, at every output position.
+
+        (Read by ``cnnbook.summary``.)
+        """
         positions = output.numel() // self.out_channels
         return positions * self.weight.numel()
 
 
 class EuclideanRBF(nn.Module):
-    """Output layer: y_i = sum_j (x_j - w_ij)^2 against fixed centres w_i; returns -y as logits."""
+    """Output layer: y_i = sum_j (x_j - w_ij)^2 against fixed centres w_i.
+
+    Returns -y as logits.
+    """
 
     def __init__(self, in_features: int, num_classes: int) -> None:
         super().__init__()
         if num_classes == 10 and in_features == 84:
             pixels = [bitmap.replace("|", "") for bitmap in DIGIT_BITMAPS]
-            centres = torch.tensor([[1.0 if p == "#" else -1.0 for p in digit] for digit in pixels])
+            signs = [[1.0 if p == "#" else -1.0 for p in d] for d in pixels]
+            centres = torch.tensor(signs)
         else:
             generator = torch.Generator().manual_seed(0)
-            bits = torch.randint(0, 2, (num_classes, in_features), generator=generator)
+            bits = torch.randint(
+                0, 2, (num_classes, in_features), generator=generator
+            )
             centres = bits.float() * 2 - 1
-        self.register_buffer("centres", centres)  # a buffer: fixed by hand, not trained
+        # A buffer: fixed by hand, not trained.
+        self.register_buffer("centres", centres)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return -torch.cdist(x, self.centres).pow(2)
 
 
 class LeNet5(nn.Module):
-    """LeNet-5: the defaults are the 1998 paper; each option swaps one part for its successor.
+    """LeNet-5: the defaults are the 1998 paper's; each option swaps one part.
 
     ``activation``: "scaled_tanh" (paper) or "relu"; ``pooling``: "subsample"
     (paper: trainable 2x2 sums, then the activation) or "max" (2x2 max
@@ -181,14 +226,20 @@ class LeNet5(nn.Module):
         ):
             if value not in allowed:
                 raise ValueError(f"{option}={value!r} is not one of {allowed}")
-        act: type[nn.Module] = ScaledTanh if activation == "scaled_tanh" else nn.ReLU
+        act: type[nn.Module] = (
+            ScaledTanh if activation == "scaled_tanh" else nn.ReLU
+        )
 
         def pool(channels: int) -> nn.Module:
             if pooling == "max":
                 return nn.MaxPool2d(2)
             return nn.Sequential(Subsampling(channels), act())
 
-        c3_layer = PartialConv2d(C3_TABLE, 5) if c3 == "partial" else nn.Conv2d(6, 16, 5)
+        c3_layer = (
+            PartialConv2d(C3_TABLE, 5)
+            if c3 == "partial"
+            else nn.Conv2d(6, 16, 5)
+        )
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, 6, 5), act(),  # C1: N x 6 x 28 x 28
             pool(6),                              # S2: N x 6 x 14 x 14
@@ -196,7 +247,8 @@ class LeNet5(nn.Module):
             pool(16),                             # S4: N x 16 x 5 x 5
             nn.Conv2d(16, 120, 5), act(),         # C5: N x 120 x 1 x 1
         )  # fmt: skip
-        self.f6 = nn.Sequential(nn.Flatten(), nn.Linear(120, 84), act())  # N x 84
+        # F6: N x 84
+        self.f6 = nn.Sequential(nn.Flatten(), nn.Linear(120, 84), act())
         if output == "rbf":
             self.output = EuclideanRBF(84, num_classes)
         else:
@@ -212,14 +264,27 @@ class LeNet5(nn.Module):
         return self.output(self.forward_features(x))
 
 
-@register(input_size=(1, 32, 32), num_classes=10, reference=Reference("LeCun et al. 1998, Sec. II.B", params=60_000))
+@register(
+    input_size=(1, 32, 32),
+    num_classes=10,
+    reference=Reference("LeCun et al. 1998, Sec. II.B", params=60_000),
+)
 def lenet5(num_classes: int = 10, **kwargs) -> LeNet5:
-    """LeNet-5 as in LeCun et al. 1998: 60,000 trainable parameters. Options: see :class:`LeNet5`."""
+    """LeNet-5 as in LeCun et al. 1998: 60,000 trainable parameters.
+
+    Options: see :class:`LeNet5`.
+    """
     return LeNet5(num_classes, **kwargs)
 
 
 @register(input_size=(1, 32, 32), num_classes=10)
 def lenet5_modern(num_classes: int = 10, **kwargs) -> LeNet5:
-    """LeNet-5's layer sizes with ReLU, max pooling, a full C3 and a linear output."""
-    options = dict(activation="relu", pooling="max", c3="full", output="linear", name="lenet5_modern")
+    """LeNet-5's layer sizes; ReLU, max pooling, full C3, linear output."""
+    options = dict(
+        activation="relu",
+        pooling="max",
+        c3="full",
+        output="linear",
+        name="lenet5_modern",
+    )
     return LeNet5(num_classes, **{**options, **kwargs})
