@@ -118,6 +118,13 @@ def test_saturated_share_counts_tanh_outputs() -> None:
         net[0].bias.zero_()
     x = torch.tensor([[5.0, 0.0], [0.1, -4.0]])  # two of four saturate
     assert experiments.saturated_share(net, x) == 0.5
+    assert experiments.saturated_shares(net, x) == {"1": 0.5}
+    two = nn.Sequential(nn.Linear(2, 2), nn.Tanh(), nn.Linear(2, 4),
+                        nn.Tanh())  # fmt: skip
+    shares = experiments.saturated_shares(two, x)
+    assert set(shares) == {"1", "3"}
+    overall = (2 * 2 * shares["1"] + 2 * 4 * shares["3"]) / 12
+    assert experiments.saturated_share(two, x) == pytest.approx(overall)
     assert net.training  # the mode is restored
     with pytest.raises(ValueError, match="no nn.Tanh"):
         experiments.saturated_share(nn.Linear(2, 2), x)

@@ -9,6 +9,10 @@ compares the two on the same test images with :mod:`cnnbook.stats`:
     >>> experiments.compare(lrn, base).verdict
     '+ LRN and base are within the noise of each other: ...'
 
+``compare(a, b, on="train")`` compares them on the training images (which
+fits them better), ``on="gap"`` compares their train-test gaps (which
+overfits less), both through :mod:`cnnbook.stats`.
+
 The paper's Fig. 1 is another kind of experiment: how many steps of plain
 SGD a network needs to bring its training error down to a level.
 :func:`sgd_until` trains as the paper did (mean-centred raw pixels, SGD
@@ -43,6 +47,7 @@ __all__ = [
     "fastest_lr",
     "report",
     "saturated_share",
+    "saturated_shares",
     "sgd_until",
     "train_variant",
     "with_augment",
@@ -174,14 +179,34 @@ def saturated_share(
     """The share of the outputs of the model's tanh units beyond
     ``level`` in absolute value (where the gradient 1 - tanh^2 is below
     1 - level^2), on ``images``."""
-    outputs: list[torch.Tensor] = []
+    shares, counts = _saturation(model, images, level)
+    total = sum(counts.values())
+    return sum(shares[k] * counts[k] for k in shares) / total
 
-    def keep(module, inputs, output):
-        outputs.append(output.detach().abs().flatten())
+
+def saturated_shares(
+    model: nn.Module, images: torch.Tensor, level: float = 0.95
+) -> dict[str, float]:
+    """:func:`saturated_share` for each tanh layer, by its name in the
+    model (e.g. ``"features.act1"``)."""
+    return _saturation(model, images, level)[0]
+
+
+def _saturation(model, images, level):
+    shares: dict[str, float] = {}
+    counts: dict[str, int] = {}
+
+    def keep(name):
+        def hook(module, inputs, output):
+            out = output.detach().abs()
+            shares[name] = (out > level).float().mean().item()
+            counts[name] = out.numel()
+
+        return hook
 
     hooks = [
-        module.register_forward_hook(keep)
-        for module in model.modules()
+        module.register_forward_hook(keep(name))
+        for name, module in model.named_modules()
         if isinstance(module, nn.Tanh)
     ]
     if not hooks:
@@ -195,7 +220,7 @@ def saturated_share(
         for hook in hooks:
             hook.remove()
         model.train(was_training)
-    return (torch.cat(outputs) > level).float().mean().item()
+    return shares, counts
 
 
 def colourfulness(weight: torch.Tensor) -> torch.Tensor:
@@ -331,7 +356,7 @@ class _SGDRun:
             self.outcome = "reached"
 
     def curve(self, outcome: str) -> Curve:
-        errors = [e[0].item() for e in self.errors]
+        errors = torch.stack(self.errors)[:, 0].tolist() if self.errors else []
         return Curve(self.lr, errors, self.window, self.level,
                      self.steps_per_epoch, self.outcome or outcome,
                      self.seconds, self.model)  # fmt: skip

@@ -74,7 +74,9 @@ class HighwayLayer(nn.Module):
         return h * t + x * (1 - t)  # N x features
 
 
-def plain_layer(features: int, out_features: int | None = None) -> nn.Module:
+def plain_layer(
+    features: int, out_features: int | None = None
+) -> nn.Sequential:
     """y = ReLU(W x + b), He-initialised (``out_features``: ``features``)."""
     linear = nn.Linear(features, out_features or features)
     nn.init.kaiming_normal_(linear.weight, nonlinearity="relu")
