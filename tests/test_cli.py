@@ -322,9 +322,9 @@ def test_sync_bn_on_the_cpu_says_it_needs_gpus(capsys, tmp_path):
 
 
 def test_bench_train_prints_both_loops_and_their_ratio(capsys):
-    argv = "bench train --images 64 --batch-size 32 --workers 0 --threads 1 --device cpu"
+    argv = "bench train --images 64 --batch-size 32 --workers 0 --threads 1 --device cpu --rounds 1"
     assert main(argv.split()) == 0
     out = capsys.readouterr().out
-    assert "resnet20 training on 64 CIFAR-10 images, batches of 32, on cpu" in out
+    assert "resnet20 training on 64 CIFAR-10 images, 1 epoch each, batches of 32, on cpu" in out
     assert re.search(r"plain loop .* [\d,]+ images/s", out) and re.search(r"cnnbook.train.fit .* [\d,]+ images/s", out)
     assert re.search(r"ratio, fit over the plain loop +\d+\.\d\dx", out)

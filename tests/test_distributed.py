@@ -149,6 +149,27 @@ def test_one_process_is_left_alone():
     assert distributed.all_sum(total) is total and total.tolist() == [1, 2]
 
 
+def test_the_models_that_skip_branches_at_random_are_known():
+    from cnnbook import models
+
+    skipping = [
+        models.create("resnet110_stochastic_depth"),
+        models.create("fractalnet20", drop_path=True),
+        models.create("fractalnet20", local_drop=0.15),
+        models.create("fractalnet20", global_fraction=0.5),
+    ]
+    assert all(map(distributed.skips_parameters, skipping))
+    # All their parameters used in every step: a ResNet (its blocks keep
+    # their branch), stochastic depth drawn per image, FractalNet without
+    # drop-path.
+    using_all = [
+        models.create("resnet20"),
+        models.create("resnet110_stochastic_depth", drop_mode="row"),
+        models.create("fractalnet20"),
+    ]
+    assert not any(map(distributed.skips_parameters, using_all))
+
+
 def test_sync_batchnorm_converts_on_cuda_and_is_refused_on_the_cpu():
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
     with pytest.raises(ValueError, match="needs CUDA GPUs.*Train without it"):

@@ -312,4 +312,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(format_rows(rows))
     return 0
-

@@ -252,6 +252,9 @@ def _train_here(args: argparse.Namespace, device, main: bool) -> int:
             print(f"cnnbook: training stopped: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        # An object that Ctrl-C cut off mid-construction (a progress bar)
+        # may complain as it is freed; the message below says what happened.
+        sys.unraisablehook = lambda unraisable: None
         if args.checkpoint:
             advice = (
                 f"{args.checkpoint} holds the last finished epoch: rerun "

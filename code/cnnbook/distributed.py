@@ -48,7 +48,8 @@ from .profiles import default_device
 
 __all__ = [
     "Shard", "active", "all_sum", "is_main", "rank", "setup", "shard",
-    "sync_batchnorm", "sync_buffers", "teardown", "world_size", "wrap",
+    "skips_parameters", "sync_batchnorm", "sync_buffers", "teardown",
+    "world_size", "wrap",
 ]  # fmt: skip
 
 
@@ -171,9 +172,10 @@ def shard(loader: Any) -> Any:
 def wrap(model: nn.Module, device: torch.device) -> nn.Module:
     """``model`` in ``DistributedDataParallel`` when distributed, else itself.
 
-    ``find_unused_parameters``: some models of the book skip branches at
-    random in training (stochastic depth, FractalNet's drop-path), and
-    their parameters get no gradient in that step.
+    DDP must look for parameters that a step left out (a walk over the
+    autograd graph in every step) for the models that skip branches at
+    random in training (see ``skips_parameters``); another model that
+    does makes DDP stop with an error that says so.
     """
     if not active():
         return model
@@ -182,8 +184,29 @@ def wrap(model: nn.Module, device: torch.device) -> nn.Module:
         index = device.index
         ids = [torch.cuda.current_device() if index is None else index]
     return nn.parallel.DistributedDataParallel(
-        model, device_ids=ids, find_unused_parameters=True
+        model, device_ids=ids, find_unused_parameters=skips_parameters(model)
     )
+
+
+def skips_parameters(model: nn.Module) -> bool:
+    """Whether a training step of ``model`` may leave parameters unused.
+
+    Stochastic depth in "batch" mode drops whole residual branches,
+    FractalNet's drop-path (local or global) whole columns, at random:
+    their parameters then get no gradient in that step.
+    """
+    from .models.fractalnet import FractalBlock, FractalNet
+    from .models.stochastic_depth import StochasticDepth
+
+    for module in model.modules():
+        if isinstance(module, StochasticDepth):
+            if module.survival_prob < 1 and module.mode == "batch":
+                return True
+        elif isinstance(module, FractalBlock) and module.local_drop > 0:
+            return True
+        elif isinstance(module, FractalNet) and module.global_fraction > 0:
+            return True
+    return False
 
 
 def all_sum(tensor: torch.Tensor) -> torch.Tensor:

@@ -800,6 +800,7 @@ def plot_filter_spectra(weights: Mapping[str, Tensor]) -> Figure:
         ax.set_xticks([])
         ax.set_yticks([])
         share = high_frequency_share(weight).median()
-        ax.set_title(f"{name}\nhigh-frequency share {share:.2f}",
-                     fontsize="small")
+        ax.set_title(
+            f"{name}\nhigh-frequency share {share:.2f}", fontsize="small"
+        )
     return fig
