@@ -137,6 +137,11 @@ def test_compare_gaps_finds_the_narrower_gap():
     assert 0 < low < 0.5 < high
     assert result.significant
     assert result.verdict.startswith("B overfits less than A")
+    assert "train-test gaps" in result.verdict
+    val = stats.compare_gaps(train_a, train_b, test_a, test_b,
+                             names=("A", "B"), held_out="validation")
+    assert "train-validation gaps" in val.verdict
+    assert val.interval == result.interval
 
 
 def test_compare_gaps_within_the_noise_and_bad_input():
@@ -150,3 +155,28 @@ def test_compare_gaps_within_the_noise_and_bad_input():
         stats.compare_gaps(a, b[:10], c, d)
     with pytest.raises(ValueError, match="two names"):
         stats.compare_gaps(a, b, c, d, names=("one",))
+
+
+def test_rank_correlation_is_spearmans_rho_with_a_permutation_p_value():
+    # ranks of b: 1, 2, 3.5, 5, 3.5 (a tie); Pearson of the ranks: 8/sqrt(95)
+    r = stats.rank_correlation([1, 2, 3, 4, 5], [5, 6, 7, 8, 7], "b on a")
+    assert r.rho == pytest.approx(8 / 95**0.5) and r.n == 5
+    assert 0 < r.p_value <= 1
+    perfect = stats.rank_correlation(range(12), [x**3 for x in range(12)])
+    assert perfect.rho == pytest.approx(1) and perfect.significant
+    assert "rank correlation +1.00 over 12 points" in perfect.verdict
+    reverse = stats.rank_correlation(range(12), range(12, 0, -1))
+    assert reverse.rho == pytest.approx(-1) and reverse.significant
+    few = stats.rank_correlation([1, 2, 3], [1, 3, 2], "few")
+    assert not few.significant and "cannot tell" in few.verdict
+
+
+def test_rank_correlation_refuses_bad_input():
+    with pytest.raises(ValueError, match="at least 3"):
+        stats.rank_correlation([1, 2], [1, 2])
+    with pytest.raises(ValueError, match="at least 3"):
+        stats.rank_correlation([1, 2, 3], [1, 2])
+    with pytest.raises(ValueError, match="finite"):
+        stats.rank_correlation([1, 2, float("nan")], [1, 2, 3])
+    with pytest.raises(ValueError, match="constant"):
+        stats.rank_correlation([1, 1, 1], [1, 2, 3])

@@ -55,6 +55,8 @@ __all__ = [
     "over_seeds",
     "SampleComparison",
     "compare_samples",
+    "RankCorrelation",
+    "rank_correlation",
 ]
 
 # a difference is called real when the two-sided p-value is below this
@@ -212,6 +214,7 @@ class GapComparison:
     names: tuple[str, str]
     gaps: tuple[float, float]  # fractions
     interval: tuple[float, float]  # 95% interval of gap A - gap B
+    held_out: str = "test"  # what the verdict calls the held-out images
 
     @property
     def difference(self) -> float:
@@ -234,12 +237,12 @@ class GapComparison:
                     f"to {high:+.1f} points")  # fmt: skip
         if self.significant:
             narrower, wider = (a, b) if self.difference < 0 else (b, a)
-            return (f"{narrower} overfits less than {wider}: train-test "
-                    f"gaps of {values} ({a} against {b}; "
-                    f"{evidence}).")  # fmt: skip
+            return (f"{narrower} overfits less than {wider}: "
+                    f"train-{self.held_out} gaps of {values} ({a} against "
+                    f"{b}; {evidence}).")  # fmt: skip
         return (f"{a} and {b} are within the noise of each other in their "
-                f"train-test gaps: {values}, which this run cannot tell "
-                f"from chance ({evidence}).")  # fmt: skip
+                f"train-{self.held_out} gaps: {values}, which this run "
+                f"cannot tell from chance ({evidence}).")  # fmt: skip
 
     def __str__(self) -> str:
         return self.verdict
@@ -254,13 +257,16 @@ def compare_gaps(
     *,
     samples: int = 2000,
     seed: int = 0,
+    held_out: str = "test",
 ) -> GapComparison:
     """Compare the train-test gaps of two models from their per-image
     correctness (booleans) on the same training images and the same test
     images. The interval resamples the training and the test images
     independently, each pair of models on the same resampled images (a
     paired bootstrap of each accuracy difference, drawn as the counts of
-    the images only A and only B got right, without a copy per image)."""
+    the images only A and only B got right, without a copy per image).
+    ``held_out`` names the held-out images in the verdict (e.g.
+    "validation" for train-validation gaps)."""
     if len(names) != 2:
         raise ValueError(
             f"names must be two names, one per model, got {names!r}"
@@ -295,7 +301,9 @@ def compare_gaps(
         d[int(0.025 * samples)].item(),
         d[int(0.975 * samples) - 1].item(),
     )
-    return GapComparison((str(names[0]), str(names[1])), gaps, interval)
+    return GapComparison(
+        (str(names[0]), str(names[1])), gaps, interval, held_out
+    )
 
 
 @dataclass(frozen=True)
@@ -439,3 +447,86 @@ def compare_samples(
         p_value=(extreme + 1) / (permutations + 1),
         fmt=fmt,
     )
+
+
+def _ranks(values: torch.Tensor) -> torch.Tensor:
+    """Ranks 0..n-1, ties given the mean of their ranks."""
+    order = values.argsort()
+    ranks = torch.empty_like(values)
+    ranks[order] = torch.arange(len(values), dtype=values.dtype)
+    for value in values.unique():
+        tied = values == value
+        ranks[tied] = ranks[tied].mean()
+    return ranks
+
+
+@dataclass(frozen=True)
+class RankCorrelation:
+    """Spearman's rank correlation of two paired samples and its
+    permutation p-value."""
+
+    what: str
+    rho: float
+    p_value: float
+    n: int
+
+    @property
+    def significant(self) -> bool:
+        return self.p_value < LEVEL
+
+    @property
+    def verdict(self) -> str:
+        values = f"rank correlation {self.rho:+.2f} over {self.n} points"
+        evidence = f"permutation test, p = {self.p_value:.2g}"
+        if self.significant:
+            return f"{self.what}: {values} ({evidence})."
+        return (
+            f"{self.what}: {values}, which this run cannot tell from "
+            f"no relation ({evidence})."
+        )
+
+    def __str__(self) -> str:
+        return self.verdict
+
+
+def rank_correlation(
+    values_a: Sequence[float] | torch.Tensor,
+    values_b: Sequence[float] | torch.Tensor,
+    what: str = "rank correlation",
+    *,
+    permutations: int = 10_000,
+    seed: int = 0,
+) -> RankCorrelation:
+    """Spearman's rho of paired values (the Pearson correlation of their
+    ranks), with a two-sided permutation p-value: the share of random
+    pairings whose |rho| is at least the observed one, counting the
+    observed pairing (so it is never 0)."""
+    a, b = (
+        torch.as_tensor(v).detach().cpu().flatten().double()
+        for v in (values_a, values_b)
+    )
+    if len(a) != len(b) or len(a) < 3:
+        raise ValueError(
+            f"rank_correlation needs pairs, at least 3, got {len(a)} and "
+            f"{len(b)} values"
+        )
+    if not (a.isfinite().all() and b.isfinite().all()):
+        raise ValueError(
+            "rank_correlation: the values must be finite (no NaN or infinity)"
+        )
+    ra, rb = _ranks(a), _ranks(b)
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    scale = (ra.norm() * rb.norm()).item()
+    if scale == 0:
+        raise ValueError(
+            "rank_correlation: one of the samples is constant, so it has "
+            "no ranking"
+        )
+    rho = (ra @ rb).item() / scale
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.stack([torch.randperm(len(rb), generator=generator)
+                         for _ in range(permutations)])  # fmt: skip
+    shuffled = (rb[order] @ ra) / scale
+    extreme = int((shuffled.abs() >= abs(rho) - 1e-12).sum())
+    return RankCorrelation(what, rho, (extreme + 1) / (permutations + 1),
+                           len(a))  # fmt: skip
