@@ -528,3 +528,34 @@ def test_check_ladder_combinator_names_the_mistake(wrong, message) -> None:
     with pytest.raises(AssertionError, match=message):
         exercises.check_ladder_combinator(wrong)
 
+
+
+def pareto_front(costs: list[float], scores: list[float]) -> list[int]:
+    front, best = [], float("-inf")
+    for i in sorted(range(len(costs)), key=lambda i: (costs[i], -scores[i])):
+        if scores[i] > best:
+            front.append(i)
+            best = scores[i]
+    return front
+
+
+def test_check_pareto_front_accepts_a_correct_front(capsys) -> None:
+    exercises.check_pareto_front(pareto_front)
+    assert "Correct" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "wrong, message",
+    [
+        (lambda c, s: sorted(pareto_front(c, s), reverse=True), "wrong order"),
+        (lambda c, s: list(range(len(c))), "extra points"),
+        # ties: a point that only equals the best so far is kept
+        (lambda c, s: [i for i in sorted(range(len(c)), key=lambda i: (c[i], -s[i]))
+                       if s[i] >= max([s[j] for j in range(len(c)) if c[j] < c[i]], default=-1)], "extra points"),
+        (lambda c, s: pareto_front(c, s)[:1], "points missing"),
+        (lambda c, s: None, "list of int indices"),
+    ],
+)
+def test_check_pareto_front_rejects_wrong_answers(wrong, message) -> None:
+    with pytest.raises(AssertionError, match=message):
+        exercises.check_pareto_front(wrong)

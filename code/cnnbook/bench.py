@@ -194,7 +194,8 @@ def bench_train(
       ``num_workers`` processes applying torchvision's per-image transforms
       to PIL images, float32, the contiguous memory format, the
       per-parameter SGD, and ``loss.item()`` and the hits read every batch.
-    - ``fit`` as the chapters call it (``TrainConfig`` defaults), with ``cnnbook.data.BatchLoader`` and ``Augment`` on ``device``, and a
+    - ``fit`` as the chapters call it (``TrainConfig`` defaults), with
+      ``cnnbook.data.BatchLoader`` and ``Augment`` on ``device``, and a
       validation set of one batch; its time includes that validation.
 
     Each trains ``rounds`` epochs, taking turns epoch by epoch, the one

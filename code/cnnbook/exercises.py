@@ -29,6 +29,7 @@ __all__ = [
     "check_densenet_channels",
     "check_highway_layer",
     "check_ladder_combinator",
+    "check_pareto_front",
 ]
 
 
@@ -962,4 +963,60 @@ def check_ladder_combinator(
     print(
         "Correct: your combinator computes z^ = (z~ - mu(u)) v(u) + mu(u), "
         "the ladder's vanilla g."
+    )
+
+
+def check_pareto_front(
+    fn: Callable[["list[float]", "list[float]"], "list[int]"],
+) -> None:
+    """Chapter side by side: ``fn(costs, scores)`` must return the indices
+    of the points on the Pareto front, by increasing cost.
+
+    A point is on the front when no other point costs no more and scores
+    no less while being better in one of the two; of identical points, the
+    first. Compared with ``cnnbook.costs.pareto_front``.
+    """
+    from .costs import pareto_front
+
+    generator = torch.Generator().manual_seed(2012)
+    cases = [
+        ([1.0, 2.0, 3.0, 4.0], [0.5, 0.4, 0.7, 0.7]),  # a tie in score
+        ([3.0, 1.0, 2.0], [0.9, 0.1, 0.5]),  # not sorted by cost
+        ([1.0, 1.0, 2.0], [0.3, 0.6, 0.6]),  # a tie in cost
+        ([1.0, 1.0], [0.5, 0.5]),  # identical points
+        ([2.0], [0.4]),
+    ]
+    for _ in range(20):
+        costs = torch.rand(8, generator=generator).tolist()
+        scores = torch.rand(8, generator=generator).tolist()
+        cases.append((costs, scores))
+    for costs, scores in cases:
+        expected = pareto_front(costs, scores)
+        got = fn(list(costs), list(scores))
+        if not isinstance(got, (list, tuple)) or any(
+            not isinstance(i, int) for i in got
+        ):
+            raise AssertionError(
+                f"fn must return a list of int indices, got {got!r}"
+            )
+        if list(got) != expected:
+            call = f"costs={costs}, scores={scores}"
+            if sorted(got) == sorted(expected):
+                hint = "the right points, in the wrong order: sort by cost"
+            elif set(got) > set(expected):
+                hint = (
+                    "extra points: a point is off the front when another "
+                    "costs no more and scores no less (ties included)"
+                )
+            else:
+                hint = (
+                    "points missing: a point is on the front when every "
+                    "cheaper point scores less"
+                )
+            raise AssertionError(
+                f"{call}: expected {expected}, got {list(got)}; {hint}."
+            )
+    print(
+        f"Correct: your front matches on all {len(cases)} cases, ties and "
+        "unsorted costs included."
     )

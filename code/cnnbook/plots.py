@@ -28,6 +28,8 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 from torch import Tensor, nn
 
+from .costs import pareto_front
+
 __all__ = [
     "plot_history",
     "show_images",
@@ -39,6 +41,7 @@ __all__ = [
     "misclassified",
     "lenet5_stage_shapes",
     "draw_lenet5_architecture",
+    "plot_pareto",
 ]
 
 
@@ -576,3 +579,47 @@ def _lines(ax, x: float, y: float, texts: list[str], fontsize: float,
     for i, text in enumerate(texts):
         ax.text(x, y - i * 1.4 * fontsize / 7.2, text, ha="center",
                 va="baseline", fontsize=fontsize, **style)  # fmt: skip
+
+
+# ------------------------------------------------------- trade-off plots
+
+
+def plot_pareto(
+    points: Mapping[str, tuple[float, float]],
+    axes: Sequence[str],
+    *,
+    title: str | None = None,
+    log_x: bool = True,
+) -> Figure:
+    """One panel per cost axis (two per row): each model's score against
+    that cost, the Pareto front (cheaper and better than every other model)
+    joined and named.
+
+    ``points``: for each model, a tuple of its costs followed by its score,
+    e.g. ``{"resnet20": (params, macs, accuracy)}``; ``axes``: the labels
+    of the costs, then of the score.
+    """
+    *cost_labels, score_label = axes
+    columns = min(2, len(cost_labels))
+    rows = math.ceil(len(cost_labels) / columns)
+    fig = _figure(4.6 * columns, 3.6 * rows)
+    names = list(points)
+    scores = [points[name][-1] for name in names]
+    for i, label in enumerate(cost_labels):
+        ax = fig.add_subplot(rows, columns, i + 1)
+        costs = [points[name][i] for name in names]
+        front = pareto_front(costs, scores)
+        ax.scatter(costs, scores, s=14, color="tab:gray")
+        ax.plot([costs[j] for j in front], [scores[j] for j in front],
+                "o-", color="tab:red", markersize=4,
+                label="Pareto front")  # fmt: skip
+        for j in front:
+            ax.annotate(names[j], (costs[j], scores[j]), fontsize="x-small",
+                        xytext=(3, 3), textcoords="offset points")  # fmt: skip
+        ax.set(xlabel=label, ylabel=score_label if i % columns == 0 else None)
+        if log_x:
+            ax.set_xscale("log")
+        ax.legend(fontsize="small", loc="lower right")
+    if title:
+        fig.suptitle(title)
+    return fig
