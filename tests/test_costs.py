@@ -52,7 +52,7 @@ def test_published_errors_name_registered_cifar10_models():
     assert set(costs.PUBLISHED) <= roster
     assert costs.PUBLISHED["resnet110"].error == 6.43
     for published in costs.PUBLISHED.values():
-        assert 0 < published.error < 15 and "Table" in published.where
+        assert 0 < published.error < 15 and " et al. 20" in published.where
 
 
 def test_pareto_front():

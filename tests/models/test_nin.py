@@ -95,7 +95,7 @@ def test_scores_are_the_averaged_maps():
 
 
 def test_fc_head_replaces_global_average_pooling():
-    """Table 4's alternative: the last 1x1 convolution keeps 192 maps, and a linear layer reads all 192 x 8 x 8."""
+    """Table 5's alternative: the last 1x1 convolution keeps 192 maps, and a linear layer reads all 192 x 8 x 8."""
     gap = models.create("nin_cifar")
     fc = models.create("nin_cifar", head="fc", fc_dropout=0.5)
     linear = [m for m in fc.modules() if isinstance(m, nn.Linear)]

@@ -3,7 +3,7 @@ connected layers.
 
 Paper: M. Lin, Q. Chen, S. Yan, "Network In Network", ICLR 2014
 (arXiv:1312.4400), Sec. 3 (mlpconv, global average pooling) and Sec. 4
-(the CIFAR-10 network; Table 4 compares global average pooling with a fully
+(the CIFAR-10 network; Table 5 compares global average pooling with a fully
 connected head). The paper describes its networks in words; the exact layer
 sizes are in the authors' released model definitions: the cuda-convnet/Caffe
 CIFAR-10 model and the Caffe Model Zoo ``nin_imagenet`` model.
@@ -49,11 +49,11 @@ Where this code departs from the papers' models:
 Options for the chapter: ``width`` multiplies the number of maps of every
 convolution but the class maps (``width=0.25``: a sixteenth of the
 multiply-adds, for the chapter's CPU runs); ``head="fc"`` replaces global
-average pooling by a fully connected layer, as in Table 4 ("mlpconv + fully
+average pooling by a fully connected layer, as in Table 5 ("mlpconv + fully
 connected"): the last 1x1 convolution then keeps the width of its block (192
 or 1024 maps) and a linear layer maps all of its values (192 x 8 x 8 for
 CIFAR) to the classes, with dropout before it if ``fc_dropout > 0`` (Table
-4's second row). With ``head="fc"`` the input size is fixed. ``mlp_layers``
+5's second row). With ``head="fc"`` the input size is fixed. ``mlp_layers``
 (paper: 2) sets the number of 1x1 convolutions in every mlpconv layer, to
 measure what they bring: 1 keeps the last one (the block's k x k
 convolution, then one 1x1 convolution to the block's output maps), 0 none
