@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from cnnbook import exercises
+from cnnbook.costs import pareto_front  # the side-by-side chapter's answer
 
 
 # ---------------------------------------------------------------- ZFNet: unpooling with switches
@@ -528,15 +529,6 @@ def test_check_ladder_combinator_names_the_mistake(wrong, message) -> None:
     with pytest.raises(AssertionError, match=message):
         exercises.check_ladder_combinator(wrong)
 
-
-
-def pareto_front(costs: list[float], scores: list[float]) -> list[int]:
-    front, best = [], float("-inf")
-    for i in sorted(range(len(costs)), key=lambda i: (costs[i], -scores[i])):
-        if scores[i] > best:
-            front.append(i)
-            best = scores[i]
-    return front
 
 
 def test_check_pareto_front_accepts_a_correct_front(capsys) -> None:
