@@ -241,9 +241,12 @@ def test_summary_total_reads_as_a_number(capsys):
 
 def run_until_first_epoch(command: list[str]) -> subprocess.Popen:
     """Start `cnnbook` as a user does, and return it once it has printed its first epoch line."""
+    # A test suite started in the background (`make test &` in a script) hands its children an
+    # ignored SIGINT, which Python then leaves ignored; a user's terminal does not: restore it.
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     lines = []
     for line in process.stdout:
