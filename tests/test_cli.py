@@ -331,3 +331,19 @@ def test_bench_train_prints_both_loops_and_their_ratio(capsys):
     assert "resnet20 training on 64 CIFAR-10 images, 1 epoch each, batches of 32, on cpu" in out
     assert re.search(r"plain loop .* [\d,]+ images/s", out) and re.search(r"cnnbook.train.fit .* [\d,]+ images/s", out)
     assert re.search(r"ratio, fit over the plain loop +\d+\.\d\dx", out)
+
+
+def test_after_ctrl_c_only_tqdms_complaint_is_dropped(monkeypatch):
+    from types import SimpleNamespace
+
+    from tqdm import tqdm
+
+    from cnnbook import cli
+
+    passed_on = []
+    monkeypatch.setattr(sys, "__unraisablehook__", passed_on.append)
+    cut_bar = SimpleNamespace(object=tqdm.__del__)
+    other = SimpleNamespace(object=print)
+    cli._quiet_about_cut_progress_bars(cut_bar)
+    cli._quiet_about_cut_progress_bars(other)
+    assert passed_on == [other]

@@ -180,6 +180,14 @@ def _train(args: argparse.Namespace) -> int:
         distributed.teardown()
 
 
+def _quiet_about_cut_progress_bars(unraisable) -> None:
+    """An unraisable-exception hook that drops tqdm's complaint when Ctrl-C
+    cut a progress bar off mid-construction (its ``__del__`` then fails with
+    an AttributeError); the interrupted command says what happened."""
+    if getattr(unraisable.object, "__qualname__", "") != "tqdm.__del__":
+        sys.__unraisablehook__(unraisable)
+
+
 def _train_here(args: argparse.Namespace, device, main: bool) -> int:
     """`cnnbook train` in one process; only the ``main`` one prints."""
     from . import data as data_module
@@ -252,9 +260,7 @@ def _train_here(args: argparse.Namespace, device, main: bool) -> int:
             print(f"cnnbook: training stopped: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        # An object that Ctrl-C cut off mid-construction (a progress bar)
-        # may complain as it is freed; the message below says what happened.
-        sys.unraisablehook = lambda unraisable: None
+        sys.unraisablehook = _quiet_about_cut_progress_bars
         if args.checkpoint:
             advice = (
                 f"{args.checkpoint} holds the last finished epoch: rerun "

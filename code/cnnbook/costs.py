@@ -173,8 +173,8 @@ def measure(
         x = torch.randn(n, 3, 32, 32, device=device)
         return x.contiguous(memory_format=torch.channels_last)
 
-    x, y = images(train_batch_size), torch.zeros(train_batch_size).long()
-    y = y.to(device)
+    x = images(train_batch_size)
+    y = torch.zeros(train_batch_size, dtype=torch.long, device=device)
     optimizer = make_optimizer(model, TrainConfig(lr=1e-3))
     loss_fn = nn.CrossEntropyLoss()
 

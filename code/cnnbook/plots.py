@@ -585,7 +585,7 @@ def _lines(ax, x: float, y: float, texts: list[str], fontsize: float,
 
 
 def plot_pareto(
-    points: Mapping[str, tuple[float, float]],
+    points: Mapping[str, tuple[float, ...]],
     axes: Sequence[str],
     *,
     title: str | None = None,
